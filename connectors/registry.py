@@ -1,0 +1,57 @@
+"""Registry of transports: a connector is found by the name a spec gives (source.connector).
+
+Built-in transports register themselves with @register when their module is imported;
+third-party packages add theirs through the `lgsp.connectors` entry-point group, so a new
+transport is a new module, never an edit here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from typing import Any
+
+from catalog.spec import DatasetSpec
+from connectors.base import Connector
+
+ConnectorFactory = Callable[[DatasetSpec, dict[str, Any]], Connector]
+_FACTORIES: dict[str, ConnectorFactory] = {}
+BUILTIN_MODULES = ("connectors.rest",)
+
+
+def register(name: str) -> Callable[[ConnectorFactory], ConnectorFactory]:
+    def decorator(factory: ConnectorFactory) -> ConnectorFactory:
+        _FACTORIES[name] = factory
+        return factory
+
+    return decorator
+
+
+def _load_all() -> None:
+    for module in BUILTIN_MODULES:
+        importlib.import_module(module)
+    for ep in entry_points(group="lgsp.connectors"):
+        if ep.name not in _FACTORIES:
+            _FACTORIES[ep.name] = ep.load()
+
+
+def available() -> list[str]:
+    _load_all()
+    return sorted(_FACTORIES)
+
+
+def build_connector(spec: DatasetSpec) -> Connector:
+    """The connector a spec asks for, with its parameters (${ENV} expanded)."""
+    from lgsp.config import expand_env
+
+    _load_all()
+    name = spec.source.connector
+    if name not in _FACTORIES:
+        raise KeyError(
+            f"{spec.path or spec.id}: source.connector: unknown transport {name!r}; "
+            f"available: {', '.join(sorted(_FACTORIES))}"
+        )
+    params = expand_env(dict(spec.source.params))
+    assert isinstance(params, dict)
+    return _FACTORIES[name](spec, params)

@@ -1,0 +1,186 @@
+"""Great Expectations on DuckDB through SQLAlchemy, and the run of a dataset's suite.
+
+GX 1.24 closes its SQLAlchemy connection before it fetches rows for dialects it does not
+know, so every expectation on DuckDB fails with IndexError. GX keeps the connection open for
+the dialects in `sqlalchemy_execution_engine._PERSISTED_CONNECTION_DIALECTS`; we add DuckDB
+there (`enable_duckdb()`). That tuple is private, so great-expectations is pinned in
+pyproject.toml and tests/expectations/test_gx_duckdb.py fails loudly if an upgrade moves it.
+
+Import this module only inside tasks: importing GX costs seconds and ~270 MB.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from expectations.rules import RowCheck
+
+log = logging.getLogger(__name__)
+SUPPORTED_GX = "1.24."
+
+
+class _DuckDBDialect(str, enum.Enum):
+    DUCKDB = "duckdb"
+
+
+def enable_duckdb() -> None:
+    """Make GX keep its DuckDB connection open while it fetches results (idempotent)."""
+    import great_expectations as gx
+    from great_expectations.execution_engine import sqlalchemy_execution_engine as engine
+
+    if not gx.__version__.startswith(SUPPORTED_GX):
+        raise RuntimeError(
+            f"great-expectations {gx.__version__} is not the pinned {SUPPORTED_GX}x: re-check "
+            "the DuckDB persisted-connection patch in expectations/gx_duckdb.py"
+        )
+    dialects = engine._PERSISTED_CONNECTION_DIALECTS
+    if not any(getattr(d, "value", d) == "duckdb" for d in dialects):
+        engine._PERSISTED_CONNECTION_DIALECTS = (*dialects, _DuckDBDialect.DUCKDB)
+
+
+@dataclass
+class ExpectationOutcome:
+    name: str
+    success: bool
+    unexpected_count: int | None
+    observed: Any
+    error: str | None
+
+
+@dataclass
+class SuiteOutcome:
+    success: bool
+    outcomes: list[ExpectationOutcome]
+    data_docs: str | None
+
+
+def _gx_query(check: RowCheck) -> str:
+    """GX fills {batch} with str.format: double every other brace (regex quantifiers)."""
+    marker = "\x00batch\x00"
+    sql = check.unexpected_rows_query(marker).replace("{", "{{").replace("}", "}}")
+    return sql.replace(marker, "{batch}")
+
+
+def _exception_message(info: dict[str, Any] | None) -> str | None:
+    """GX reports errors either at the top level or per metric; find the first message."""
+    if not info:
+        return None
+    if info.get("raised_exception"):
+        return str(info.get("exception_message"))
+    for value in info.values():
+        if isinstance(value, dict) and value.get("raised_exception"):
+            return str(value.get("exception_message"))
+    return None
+
+
+def _context(project_dir: Path | None):  # type: ignore[no-untyped-def]
+    import great_expectations as gx
+
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    if project_dir is None:
+        return gx.get_context(mode="ephemeral")
+    project_dir.mkdir(parents=True, exist_ok=True)
+    return gx.get_context(mode="file", project_root_dir=str(project_dir))
+
+
+def run_suite(
+    dataset: str,
+    run_id: str,
+    source_sql: str,
+    checks: list[RowCheck],
+    column_names: list[str],
+    min_rows: int,
+    project_dir: Path | None = None,
+) -> SuiteOutcome:
+    """Validate `source_sql` (a DuckDB SELECT over the raw run) with a suite made of the
+    checks, in GX, with SQL pushed down to DuckDB. Builds Data Docs when project_dir is set."""
+    enable_duckdb()
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+
+    context = _context(project_dir)
+    try:
+        context.variables.progress_bars = {"globally": False}  # type: ignore[assignment]
+    except Exception:  # noqa: BLE001 - progress bars are cosmetic
+        pass
+    name = f"{dataset}"
+    for existing in list(context.data_sources.all()):
+        if existing == name:
+            context.data_sources.delete(name)
+    datasource = context.data_sources.add_sql(name=name, connection_string="duckdb:///:memory:")
+    asset = datasource.add_query_asset(name=f"{dataset}_raw", query=source_sql)
+    batch = asset.add_batch_definition_whole_table("run")
+
+    suite_name = f"{dataset}_suite"
+    try:
+        context.suites.delete(suite_name)
+    except Exception:  # noqa: BLE001 - absent on first run
+        pass
+    suite = context.suites.add(gx.ExpectationSuite(name=suite_name))
+    suite.add_expectation(gxe.ExpectTableRowCountToBeBetween(min_value=min_rows))
+    suite.add_expectation(
+        gxe.ExpectTableColumnsToMatchSet(column_set=column_names, exact_match=False)
+    )
+    by_id: dict[str, str] = {}
+    for check in checks:
+        exp = gxe.UnexpectedRowsExpectation(
+            unexpected_rows_query=_gx_query(check),
+            description=f"{check.name}: {check.description}",
+        )
+        added = suite.add_expectation(exp)
+        by_id[str(added.id)] = check.name
+
+    vd_name = f"{dataset}_validation"
+    try:
+        context.validation_definitions.delete(vd_name)
+    except Exception:  # noqa: BLE001
+        pass
+    validation = context.validation_definitions.add(
+        gx.ValidationDefinition(name=vd_name, data=batch, suite=suite)
+    )
+    docs = None
+    if project_dir is not None:
+        checkpoint_name = f"{dataset}_checkpoint"
+        try:
+            context.checkpoints.delete(checkpoint_name)
+        except Exception:  # noqa: BLE001
+            pass
+        checkpoint = context.checkpoints.add(
+            gx.Checkpoint(
+                name=checkpoint_name,
+                validation_definitions=[validation],
+                actions=[gx.checkpoint.UpdateDataDocsAction(name="docs")],
+                result_format={"result_format": "BASIC"},
+            )
+        )
+        cp = checkpoint.run(run_id=gx.core.run_identifier.RunIdentifier(run_name=run_id))
+        result = next(iter(cp.run_results.values()))
+        sites = context.get_docs_sites_urls()
+        docs = sites[0]["site_url"] if sites else None
+    else:
+        result = validation.run(result_format="BASIC")
+
+    outcomes = []
+    for r in result.results:
+        cfg = r.expectation_config
+        label = by_id.get(str(cfg.id), cfg.type)
+        res = r.result or {}
+        count = res.get("unexpected_count")
+        if count is None and cfg.type == "unexpected_rows_expectation":
+            count = res.get("observed_value")
+        err = _exception_message(r.exception_info)
+        outcomes.append(
+            ExpectationOutcome(
+                name=label,
+                success=bool(r.success),
+                unexpected_count=int(count) if isinstance(count, int) else None,
+                observed=res.get("observed_value"),
+                error=err,
+            )
+        )
+    return SuiteOutcome(success=bool(result.success), outcomes=outcomes, data_docs=docs)

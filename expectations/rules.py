@@ -1,0 +1,401 @@
+"""The rule library: each spec check compiles to DuckDB SQL that finds the bad rows.
+
+A rule returns one or more `RowCheck`s: a predicate (`bad_when`) over the raw columns, a SQL
+expression giving a readable reason for one row (it names the field and the value), and
+optional window columns the predicate needs (`derived`). The same SQL is what Great
+Expectations runs (as UnexpectedRowsExpectation) and what the quarantine split evaluates
+in one pass, so the gate's counts and the quarantine always agree.
+
+Rules register with @rule(name); a new rule is a new function, nothing else changes.
+Values in the raw zone are strings as delivered; predicates are NULL-safe and skip NULLs
+except `not_null` (missing values are reported once, by that rule).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from catalog.spec import Check, DatasetSpec
+from expectations.reference import personal_id_prefixes
+from warehouse.duck import quote_ident as q
+from warehouse.duck import quote_literal as lit
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    spec: DatasetSpec
+    communes_parquet: Path
+
+
+@dataclass(frozen=True)
+class RowCheck:
+    name: str
+    rule: str
+    columns: tuple[str, ...]
+    bad_when: str
+    reason: str
+    severity: str = "quarantine"
+    description: str = ""
+    derived: dict[str, str] = field(default_factory=dict)
+
+    def unexpected_rows_query(self, source: str) -> str:
+        """Rows of `source` this check rejects (GX substitutes {batch} for source)."""
+        if self.derived:
+            extra = ", ".join(f"{expr} AS {q(name)}" for name, expr in self.derived.items())
+            source = f"(SELECT *, {extra} FROM {source})"
+        return f"SELECT * FROM {source} WHERE {self.bad_when}"
+
+
+RuleFunction = Callable[[Check, RuleContext], list[RowCheck]]
+RULES: dict[str, RuleFunction] = {}
+
+
+def rule(name: str) -> Callable[[RuleFunction], RuleFunction]:
+    def decorator(fn: RuleFunction) -> RuleFunction:
+        RULES[name] = fn
+        return fn
+
+    return decorator
+
+
+def _shown(col: str) -> str:
+    """The value as it appears in a reason: quoted, NULL shown as NULL."""
+    return f"coalesce('''' || {q(col)} || '''', 'NULL')"
+
+
+def _check_name(check: Check, suffix: str, col: str | None = None) -> str:
+    parts = [check.rule] + ([col] if col else []) + ([suffix] if suffix else [])
+    return ":".join(parts)
+
+
+@rule("not_null")
+def not_null(check: Check, ctx: RuleContext) -> list[RowCheck]:
+    return [
+        RowCheck(
+            name=_check_name(check, "", col),
+            rule="not_null",
+            columns=(col,),
+            bad_when=f"({q(col)} IS NULL OR trim({q(col)}) = '')",
+            reason=lit(f"{col}: missing value"),
+            severity=check.severity,
+            description=check.description or f"{col} is present",
+        )
+        for col in check.target_columns
+    ]
+
+
+@rule("unique")
+def unique(check: Check, ctx: RuleContext) -> list[RowCheck]:
+    cols = check.target_columns
+    keys = ", ".join(q(c) for c in cols)
+    order = ctx.spec.order_by
+    order_sql = (f"TRY_CAST({q(order)} AS TIMESTAMPTZ) DESC NULLS LAST, " if order else "")
+    rank = f"_dup_rank_{'_'.join(cols)}"
+    shown = " || '/' || ".join(_shown(c) for c in cols)
+    not_null_keys = " AND ".join(f"{q(c)} IS NOT NULL" for c in cols)
+    return [
+        RowCheck(
+            name=_check_name(check, "", "+".join(cols)),
+            rule="unique",
+            columns=tuple(cols),
+            derived={rank: f"row_number() OVER (PARTITION BY {keys} ORDER BY {order_sql}_row DESC)"},
+            bad_when=f"({not_null_keys} AND {q(rank)} > 1)",
+            reason=f"'{'+'.join(cols)}: duplicate ' || {shown} || ' (the most recent copy was kept)'",
+            severity=check.severity,
+            description=check.description or f"{', '.join(cols)} identifies one record",
+        )
+    ]
+
+
+@rule("in_set")
+def in_set(check: Check, ctx: RuleContext) -> list[RowCheck]:
+    values = [str(v) for v in check.params.get("values", [])]
+    if not values:
+        raise ValueError(f"in_set on {check.column}: 'values' is required")
+    col = check.column or ""
+    allowed = ", ".join(lit(v) for v in values)
+    return [
+        RowCheck(
+            name=_check_name(check, "", col),
+            rule="in_set",
+            columns=(col,),
+            bad_when=f"({q(col)} IS NOT NULL AND {q(col)} NOT IN ({allowed}))",
+            reason=f"'{col}: ' || {_shown(col)} || ' is not one of {', '.join(values)}'",
+            severity=check.severity,
+            description=check.description or f"{col} is one of {', '.join(values)}",
+        )
+    ]
+
+
+_SQL_TYPES = {"int": "BIGINT", "float": "DOUBLE", "bool": "BOOLEAN", "date": "DATE",
+              "timestamp": "TIMESTAMPTZ", "string": "VARCHAR"}
+
+
+def sql_type(column_type: str) -> str:
+    return _SQL_TYPES[column_type]
+
+
+@rule("castable")
+def castable(check: Check, ctx: RuleContext) -> list[RowCheck]:
+    out = []
+    for col in check.target_columns:
+        ctype = ctx.spec.column(col).type
+        sql = sql_type(ctype)
+        pattern = _DATE_PATTERN if ctype == "date" else None
+        bad = f"TRY_CAST({q(col)} AS {sql}) IS NULL"
+        if pattern:
+            bad = f"({bad} OR NOT regexp_full_match({q(col)}, '{pattern}'))"
+        out.append(
+            RowCheck(
+                name=_check_name(check, "", col),
+                rule="castable",
+                columns=(col,),
+                bad_when=f"({q(col)} IS NOT NULL AND trim({q(col)}) <> '' AND {bad})",
+                reason=f"'{col}: ' || {_shown(col)} || ' is not a valid {ctype}'",
+                severity=check.severity,
+                description=check.description or f"{col} is a valid {ctype}",
+            )
+        )
+    return out
+
+
+_DATE_PATTERN = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+
+
+def _date_bound(value: object) -> str:
+    text = str(value)
+    return "current_date" if text == "today" else f"DATE {lit(text)}"
+
+
+@rule("date_between")
+def date_between(check: Check, ctx: RuleContext) -> list[RowCheck]:
+    col = check.column or ""
+    lo, hi = check.params.get("min"), check.params.get("max")
+    valid = castable(Check(rule="castable", column=col, severity=check.severity), ctx)[0]
+    cast = f"TRY_CAST({q(col)} AS DATE)"
+    conditions = []
+    if lo is not None:
+        conditions.append(f"{cast} < {_date_bound(lo)}")
+    if hi is not None:
+        conditions.append(f"{cast} > {_date_bound(hi)}")
+    out = [RowCheck(**{**valid.__dict__, "name": _check_name(check, "valid", col),
+                       "rule": "date_between"})]
+    if conditions:
+        lo_text = "today" if lo == "today" else lo
+        hi_text = "today" if hi == "today" else hi
+        out.append(
+            RowCheck(
+                name=_check_name(check, "range", col),
+                rule="date_between",
+                columns=(col,),
+                bad_when=f"({cast} IS NOT NULL AND ({' OR '.join(conditions)}))",
+                reason=f"'{col}: ' || {_shown(col)} || ' is outside {lo_text} .. {hi_text}'",
+                severity=check.severity,
+                description=check.description or f"{col} between {lo_text} and {hi_text}",
+            )
+        )
+    return out
+
+
+@rule("personal_id")
+def personal_id(check: Check, ctx: RuleContext) -> list[RowCheck]:
+    """CCCD: 12 digits = province/country prefix (3) + century-sex digit + year (2) + 6."""
+    col = check.column or "personal_id"
+    dob = check.params.get("date_of_birth")
+    sex = check.params.get("sex")
+    male = check.params.get("male_values", ["Nam"])
+    female = check.params.get("female_values", ["Nữ"])
+    c = q(col)
+    well_formed = f"regexp_full_match({c}, '[0-9]{{12}}')"
+    prefixes = ", ".join(lit(p) for p in personal_id_prefixes())
+    out = [
+        RowCheck(
+            name=_check_name(check, "format", col),
+            rule="personal_id",
+            columns=(col,),
+            bad_when=f"({c} IS NOT NULL AND NOT {well_formed})",
+            reason=(
+                f"CASE WHEN regexp_full_match({c}, '[0-9]{{9}}') "
+                f"THEN '{col}: ' || {_shown(col)} || ' is a legacy 9-digit CMND, not a 12-digit "
+                f"personal ID' ELSE '{col}: ' || {_shown(col)} || ' is not 12 digits' END"
+            ),
+            severity=check.severity,
+            description="personal ID has 12 digits",
+        ),
+        RowCheck(
+            name=_check_name(check, "province", col),
+            rule="personal_id",
+            columns=(col,),
+            bad_when=f"({c} IS NOT NULL AND {well_formed} AND substr({c}, 1, 3) NOT IN ({prefixes}))",
+            reason=(
+                f"'{col}: ' || {_shown(col)} || ' starts with ' || substr({c}, 1, 3) || "
+                "', not a province code (001-096) or country code (101-295)'"
+            ),
+            severity=check.severity,
+            description="personal ID starts with a valid province or country code",
+        ),
+    ]
+    if dob:
+        d = f"TRY_CAST({q(dob)} AS DATE)"
+        century = f"(1900 + (CAST(substr({c}, 4, 1) AS INTEGER) // 2) * 100)"
+        year_ok = (
+            f"(year({d}) // 100 * 100 = {century} "
+            f"AND year({d}) % 100 = CAST(substr({c}, 5, 2) AS INTEGER))"
+        )
+        out.append(
+            RowCheck(
+                name=_check_name(check, "birth_year", col),
+                rule="personal_id",
+                columns=(col, dob),
+                bad_when=f"({c} IS NOT NULL AND {well_formed} AND {d} IS NOT NULL AND NOT {year_ok})",
+                reason=(
+                    f"'{col}: digits 4-6 of ' || {_shown(col)} || ' do not match {dob} ' || "
+                    f"{_shown(dob)}"
+                ),
+                severity=check.severity,
+                description="personal ID century and year digits match the date of birth",
+            )
+        )
+    if sex:
+        s = q(sex)
+        male_sql = ", ".join(lit(v) for v in male)
+        female_sql = ", ".join(lit(v) for v in female)
+        odd = f"(CAST(substr({c}, 4, 1) AS INTEGER) % 2 = 1)"
+        mismatch = f"(({s} IN ({male_sql}) AND {odd}) OR ({s} IN ({female_sql}) AND NOT {odd}))"
+        out.append(
+            RowCheck(
+                name=_check_name(check, "sex", col),
+                rule="personal_id",
+                columns=(col, sex),
+                bad_when=f"({c} IS NOT NULL AND {well_formed} AND {mismatch})",
+                reason=(
+                    f"'{col}: the sex digit of ' || {_shown(col)} || ' does not match {sex} ' || "
+                    f"{_shown(sex)}"
+                ),
+                severity=check.severity,
+                description="personal ID sex digit matches sex",
+            )
+        )
+    return out
+
+
+@rule("admin_unit_code")
+def admin_unit_code(check: Check, ctx: RuleContext) -> list[RowCheck]:
+    """A commune code must exist in the official list of the era the record says."""
+    col = check.column or ""
+    era_col = check.params.get("era_column")
+    ref = f"read_parquet({lit(str(ctx.communes_parquet))})"
+    c = q(col)
+    if era_col:
+        e = q(era_col)
+        in_era = f"EXISTS (SELECT 1 FROM {ref} WHERE ref_era = {e} AND ref_code = {c})"
+        in_other = f"EXISTS (SELECT 1 FROM {ref} WHERE ref_era <> {e} AND ref_code = {c})"
+        return [
+            RowCheck(
+                name=_check_name(check, "era", era_col),
+                rule="admin_unit_code",
+                columns=(era_col,),
+                bad_when=f"({e} IS NOT NULL AND {e} NOT IN ('2025', '2004'))",
+                reason=f"'{era_col}: ' || {_shown(era_col)} || ' is not a code list (2025 or 2004)'",
+                severity=check.severity,
+                description=f"{era_col} names a code list",
+            ),
+            RowCheck(
+                name=_check_name(check, "code", col),
+                rule="admin_unit_code",
+                columns=(col, era_col),
+                bad_when=f"({c} IS NOT NULL AND {e} IN ('2025', '2004') AND NOT {in_era})",
+                reason=(
+                    f"CASE WHEN {in_other} THEN '{col}: ' || {_shown(col)} || ' is not in the ' "
+                    f"|| {e} || ' list but exists in the other era''s list (wrong era)' "
+                    f"ELSE '{col}: ' || {_shown(col)} || ' is not an official commune code' END"
+                ),
+                severity=check.severity,
+                description=f"{col} is an official commune code of its era",
+            ),
+        ]
+    era = str(check.params.get("era", "2025"))
+    return [
+        RowCheck(
+            name=_check_name(check, "code", col),
+            rule="admin_unit_code",
+            columns=(col,),
+            bad_when=(f"({c} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {ref} "
+                      f"WHERE ref_era = '{era}' AND ref_code = {c}))"),
+            reason=f"'{col}: ' || {_shown(col)} || ' is not an official {era} commune code'",
+            severity=check.severity,
+            description=f"{col} is an official {era} commune code",
+        )
+    ]
+
+
+def _vietnamese_letters() -> str:
+    base = "abcdefghijklmnopqrstuvwxyzđăâêôơư"
+    letters = set(base + base.upper())
+    for vowel in "aăâeêioôơuưy":
+        for tone in ("\u0300", "\u0301", "\u0303", "\u0309", "\u0323"):
+            composed = unicodedata.normalize("NFC", vowel + tone)
+            letters.add(composed)
+            letters.add(composed.upper())
+    return "".join(sorted(letters))
+
+
+VIETNAMESE_LETTERS = _vietnamese_letters()
+
+
+@rule("vietnamese_name")
+def vietnamese_name(check: Check, ctx: RuleContext) -> list[RowCheck]:
+    """After NFC normalisation a name holds only Vietnamese letters and single spaces.
+    Legacy-encoded text read as Windows-1252 (TCVN3 "NguyÔn", VNI "Nguyeãn") fails."""
+    col = check.column or ""
+    c = q(col)
+    pattern = f"[{VIETNAMESE_LETTERS}]+( [{VIETNAMESE_LETTERS}]+)*"
+    return [
+        RowCheck(
+            name=_check_name(check, "", col),
+            rule="vietnamese_name",
+            columns=(col,),
+            bad_when=f"({c} IS NOT NULL AND NOT regexp_full_match(nfc_normalize(trim({c})), "
+            f"{lit(pattern)}))",
+            reason=(
+                f"'{col}: ' || {_shown(col)} || ' has characters outside the Vietnamese alphabet "
+                "(legacy TCVN3/VNI encoding or stray symbols?)'"
+            ),
+            severity=check.severity,
+            description=f"{col} is Vietnamese text",
+        )
+    ]
+
+
+def compile_checks(spec: DatasetSpec, communes_parquet: Path) -> list[RowCheck]:
+    """All row checks of a spec: its declared checks plus the implied ones (required columns
+    present, typed columns castable), without repeating a declared check."""
+    ctx = RuleContext(spec=spec, communes_parquet=communes_parquet)
+    declared = list(spec.quality.checks)
+    covered_null = {c for ch in declared if ch.rule == "not_null" for c in ch.target_columns}
+    covered_cast = {
+        c for ch in declared if ch.rule in ("castable", "date_between") for c in ch.target_columns
+    }
+    implied: list[Check] = []
+    missing_required = [c.name for c in spec.columns if c.required and c.name not in covered_null]
+    if missing_required:
+        implied.append(Check(rule="not_null", columns=missing_required))
+    typed = [c.name for c in spec.columns if c.type != "string" and c.name not in covered_cast]
+    if typed:
+        implied.append(Check(rule="castable", columns=typed))
+    out: list[RowCheck] = []
+    for check in declared + implied:
+        if check.rule not in RULES:
+            raise ValueError(
+                f"{spec.path or spec.id}: quality check rule {check.rule!r} is unknown; "
+                f"known rules: {', '.join(sorted(RULES))}"
+            )
+        out.extend(RULES[check.rule](check, ctx))
+    names = [c.name for c in out]
+    dupes = {n for n in names if names.count(n) > 1}
+    if dupes:
+        raise ValueError(f"{spec.path or spec.id}: checks repeat: {sorted(dupes)}")
+    return out

@@ -1,0 +1,83 @@
+"""Where the platform keeps its files, from one explicit place.
+
+Everything lives under one home folder (LGSP_HOME, default ./var): the raw zone, the
+Iceberg warehouse and its SQLite catalog, watermarks, quality results, reference data and
+Airflow's home. `Settings.from_env()` is the only place that reads the environment for paths.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+_ENV_REF = re.compile(r"\$\{([A-Z0-9_]+)(?::-([^}]*))?\}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    specs_dir: Path
+    catalog_uri: str | None = None
+    """SQLAlchemy URI of the Iceberg SQL catalog; default: SQLite file under home."""
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        home = Path(os.environ.get("LGSP_HOME", PROJECT_ROOT / "var")).resolve()
+        specs = Path(os.environ.get("LGSP_SPECS_DIR", PROJECT_ROOT / "catalog" / "datasets"))
+        return cls(
+            home=home,
+            specs_dir=specs.resolve(),
+            catalog_uri=os.environ.get("LGSP_CATALOG_URI") or None,
+        )
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.home / "raw"
+
+    @property
+    def warehouse_dir(self) -> Path:
+        return self.home / "warehouse"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.home / "state"
+
+    @property
+    def quality_dir(self) -> Path:
+        return self.home / "quality"
+
+    @property
+    def reference_dir(self) -> Path:
+        return self.home / "reference"
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.home / "airflow"
+
+    @property
+    def iceberg_catalog_uri(self) -> str:
+        return self.catalog_uri or f"sqlite:///{self.warehouse_dir / 'catalog.db'}"
+
+
+def expand_env(value: object) -> object:
+    """Expand ${NAME} and ${NAME:-default} in spec parameters (strings, lists, dicts)."""
+    if isinstance(value, str):
+
+        def sub(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            found = os.environ.get(name)
+            if found is None:
+                if default is None:
+                    raise KeyError(f"environment variable {name} is not set and has no default")
+                return default
+            return found
+
+        return _ENV_REF.sub(sub, value)
+    if isinstance(value, dict):
+        return {k: expand_env(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand_env(v) for v in value]
+    return value

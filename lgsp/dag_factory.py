@@ -1,0 +1,80 @@
+"""Airflow DAGs derived from dataset specs: one DAG per spec, extract -> validate -> publish.
+
+Parse-time work is reading the YAML specs only: no database, no network, no heavy imports
+(pyarrow, duckdb, pyiceberg and GX load inside the tasks). Tasks pass paths through XCom.
+Each publish updates an Asset named after the curated table, so downstream DAGs (linking,
+exports, indicators) can be scheduled on it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from catalog.spec import DatasetSpec, load_specs
+from lgsp.config import Settings
+
+
+def curated_asset_uri(dataset_id: str) -> str:
+    return f"lgsp://curated/{dataset_id}"
+
+
+def build_dag(spec: DatasetSpec) -> Any:
+    from airflow.sdk import DAG, Asset, task
+    from airflow.sdk.exceptions import AirflowFailException
+
+    asset = Asset(name=f"curated.{spec.id}", uri=curated_asset_uri(spec.id))
+    doc = (f"**{spec.title.en}** ({spec.title.vi})\n\nOwner: {spec.owner.agency.en}. "
+           f"Source: `{spec.source.connector}`. Spec: `{spec.path}`.")
+    with DAG(
+        dag_id=f"lgsp_{spec.id}",
+        description=spec.title.en,
+        schedule=spec.schedule,
+        start_date=datetime(2026, 1, 1),
+        catchup=False,
+        max_active_runs=1,
+        tags=["lgsp", f"dataset:{spec.id}", f"connector:{spec.source.connector}"],
+        default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
+        doc_md=doc,
+    ) as dag:
+
+        @task(task_id="extract")
+        def extract(**context: Any) -> str:
+            from lgsp import pipeline
+            from warehouse.raw_zone import sanitize_run_id
+
+            settings = Settings.from_env()
+            run = pipeline.extract(
+                spec, settings, run_id=sanitize_run_id(context["run_id"]),
+                until=context.get("data_interval_end") if context.get("dag_run")
+                and context["dag_run"].run_type == "scheduled" else None,
+            )
+            return str(run.path)
+
+        @task(task_id="validate")
+        def validate(run_path: str) -> str:
+            from lgsp import pipeline
+
+            gate = pipeline.validate(spec, run_path, Settings.from_env())
+            if gate.blocked:
+                raise AirflowFailException(
+                    f"quality gate blocked {spec.id}: " + "; ".join(gate.block_reasons)
+                )
+            return gate.staging_dir
+
+        @task(task_id="publish", outlets=[asset])
+        def publish(run_path: str, staging: str) -> dict[str, Any]:
+            from dataclasses import asdict
+
+            from lgsp import pipeline
+
+            return asdict(pipeline.publish_run(spec, run_path, Settings.from_env()))
+
+        run_path = extract()
+        publish(run_path, validate(run_path))
+    return dag
+
+
+def build_dags(settings: Settings | None = None) -> dict[str, Any]:
+    settings = settings or Settings.from_env()
+    return {f"lgsp_{spec.id}": build_dag(spec) for spec in load_specs(settings.specs_dir)}

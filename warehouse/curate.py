@@ -1,0 +1,72 @@
+"""Raw -> curated row shape, as DuckDB SQL derived from the spec.
+
+Typed columns are cast (the gate has already quarantined values that do not cast), text
+marked `normalize: nfc` is NFC-normalised with the value as delivered kept in <name>_raw,
+and every curated row carries the run that published it.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from catalog.spec import DatasetSpec
+from expectations.rules import sql_type
+from warehouse.duck import quote_ident as q
+from warehouse.duck import quote_literal as lit
+
+RUN_COLUMN = "_run_id"
+INGESTED_COLUMN = "_ingested_at"
+
+_ARROW = {
+    "string": pa.string(),
+    "int": pa.int64(),
+    "float": pa.float64(),
+    "bool": pa.bool_(),
+    "date": pa.date32(),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+}
+
+
+def curated_select(spec: DatasetSpec, run_id: str) -> str:
+    """SELECT list turning raw string columns into curated typed columns."""
+    parts = []
+    for col in spec.columns:
+        c = q(col.name)
+        if col.type == "string":
+            value = f"nfc_normalize(trim({c}))" if col.normalize == "nfc" else c
+            parts.append(f"{value} AS {c}")
+            if col.normalize == "nfc":
+                parts.append(f"{c} AS {q(col.name + '_raw')}")
+        elif col.type == "timestamp":
+            parts.append(f"CAST(CAST({c} AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP) AS {c}")
+        else:
+            parts.append(f"CAST(NULLIF(trim({c}), '') AS {sql_type(col.type)}) AS {c}")
+    parts.append(f"{lit(run_id)} AS {q(RUN_COLUMN)}")
+    parts.append(f"CAST(now() AT TIME ZONE 'UTC' AS TIMESTAMP) AS {q(INGESTED_COLUMN)}")
+    return ", ".join(parts)
+
+
+def curated_arrow_schema(spec: DatasetSpec) -> pa.Schema:
+    fields = []
+    for col in spec.columns:
+        arrow_type = _ARROW[col.type]
+        if col.type == "timestamp":
+            arrow_type = pa.timestamp("us")
+        fields.append(pa.field(col.name, arrow_type, nullable=True))
+        if col.normalize == "nfc":
+            fields.append(pa.field(col.name + "_raw", pa.string(), nullable=True))
+    fields.append(pa.field(RUN_COLUMN, pa.string(), nullable=True))
+    fields.append(pa.field(INGESTED_COLUMN, pa.timestamp("us"), nullable=True))
+    return pa.schema(fields)
+
+
+def quarantine_arrow_schema(spec: DatasetSpec) -> pa.Schema:
+    fields = [pa.field(c.name, pa.string(), nullable=True) for c in spec.columns]
+    fields += [
+        pa.field("_row", pa.int64(), nullable=True),
+        pa.field(RUN_COLUMN, pa.string(), nullable=True),
+        pa.field("_rules", pa.string(), nullable=True),
+        pa.field("_reasons", pa.string(), nullable=True),
+        pa.field(INGESTED_COLUMN, pa.timestamp("us"), nullable=True),
+    ]
+    return pa.schema(fields)

@@ -1,0 +1,142 @@
+"""Publish a gated run: curated rows merged into the dataset's Iceberg table, quarantined
+rows recorded, then the watermark advanced.
+
+The merge keeps, per primary key, the most recent record (by the spec's `order_by`, then the
+newest run), so re-publishing a run or re-running a window changes nothing and never
+duplicates. Order of commits: curated, quarantine, watermark. A failure anywhere leaves the
+watermark where it was; publishing the same run again is safe.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+
+from catalog.spec import DatasetSpec
+from connectors.state import StateStore
+from expectations.gate import CURATED_FILE, QUARANTINE_FILE, GateResult
+from lgsp.config import Settings
+from warehouse import duck, iceberg
+from warehouse.curate import RUN_COLUMN, curated_arrow_schema, quarantine_arrow_schema
+from warehouse.duck import quote_ident as q
+from warehouse.raw_zone import RawRun
+
+
+class PublishBlocked(RuntimeError):
+    """The gate blocked this run; nothing was published."""
+
+
+@dataclass
+class PublishResult:
+    dataset: str
+    run_id: str
+    curated_snapshot_id: int | None
+    curated_rows_total: int
+    published_rows: int
+    quarantined_rows: int
+    watermark: str | None
+
+
+def _file_uuid() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def _merge_curated(spec: DatasetSpec, settings: Settings, gate: GateResult) -> tuple[int, int]:
+    catalog = iceberg.load_catalog(settings)
+    table = iceberg.ensure_table(catalog, iceberg.CURATED, spec.id, curated_arrow_schema(spec))
+    staged = Path(gate.staging_dir) / CURATED_FILE
+    schema = curated_arrow_schema(spec)
+    columns = ", ".join(q(f.name) for f in schema)
+    keys = ", ".join(q(k) for k in spec.primary_key)
+    order = f"{q(spec.order_by)} DESC NULLS LAST, " if spec.order_by else ""
+
+    def attempt() -> iceberg.Table:
+        fresh = catalog.load_table((iceberg.CURATED, spec.id))
+        current = [iceberg.local_path(p) for p in iceberg.data_files(fresh)]
+        out_dir = iceberg.table_dir(fresh) / "data" / f"{gate.run_id}-{_file_uuid()}"
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        parts = [f"SELECT {columns}, 1 AS _incoming FROM read_parquet('{staged}')"]
+        if current:
+            parts.append(
+                f"SELECT {columns}, 0 AS _incoming FROM {duck.parquet_source(current)}"
+            )
+        sql = (
+            f"SELECT {columns} FROM ({' UNION ALL '.join(parts)}) "
+            f"QUALIFY row_number() OVER (PARTITION BY {keys} "
+            f"ORDER BY {order}_incoming DESC, {q(RUN_COLUMN)} DESC) = 1"
+        )
+        try:
+            with duck.connection() as con:
+                con.execute(
+                    f"COPY ({sql}) TO '{out_dir}' (FORMAT parquet, COMPRESSION zstd, "
+                    f"FILE_SIZE_BYTES '256MB', FILENAME_PATTERN 'part-{{i}}')"
+                )
+            new_files = sorted(str(p) for p in out_dir.glob("*.parquet"))
+            props = {"lgsp.run_id": gate.run_id, "lgsp.published_rows": str(gate.curated_rows),
+                     "lgsp.quarantined_rows": str(gate.quarantined_rows)}
+            return iceberg.replace_files(fresh, lambda _path: True, new_files, props)
+        except BaseException:
+            shutil.rmtree(out_dir, ignore_errors=True)
+            raise
+
+    table = iceberg.with_commit_retry(attempt)
+    snapshot = table.current_snapshot()
+    total = int(snapshot.summary["total-records"]) if snapshot and snapshot.summary else 0
+    return (snapshot.snapshot_id if snapshot else None), total  # type: ignore[return-value]
+
+
+def _record_quarantine(spec: DatasetSpec, settings: Settings, gate: GateResult) -> None:
+    catalog = iceberg.load_catalog(settings)
+    iceberg.ensure_table(catalog, iceberg.QUARANTINE, spec.id, quarantine_arrow_schema(spec))
+    staged = Path(gate.staging_dir) / QUARANTINE_FILE
+    marker = f"/{gate.run_id}-"
+
+    def attempt() -> iceberg.Table:
+        fresh = catalog.load_table((iceberg.QUARANTINE, spec.id))
+        target = iceberg.table_dir(fresh) / "data" / f"{gate.run_id}-{_file_uuid()}.parquet"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        files = []
+        if gate.quarantined_rows:
+            shutil.copyfile(staged, target)
+            files.append(str(target))
+        try:
+            return iceberg.replace_files(
+                fresh, lambda path: marker in path, files, {"lgsp.run_id": gate.run_id}
+            )
+        except BaseException:
+            target.unlink(missing_ok=True)
+            raise
+
+    iceberg.with_commit_retry(attempt)
+
+
+def publish(spec: DatasetSpec, run: RawRun, gate: GateResult, settings: Settings) -> PublishResult:
+    if gate.blocked:
+        raise PublishBlocked(
+            f"{spec.id} run {run.run_id} not published: " + "; ".join(gate.block_reasons)
+        )
+    if gate.run_id != run.run_id:
+        raise ValueError(f"gate result is for run {gate.run_id}, not {run.run_id}")
+    snapshot_id, total = _merge_curated(spec, settings, gate)
+    _record_quarantine(spec, settings, gate)
+    until = run.manifest.get("window", {}).get("until")
+    state = StateStore(settings.state_dir)
+    if until and spec.source.incremental:
+        state.advance(spec.id, datetime.fromisoformat(until), run.run_id)
+    result = PublishResult(
+        dataset=spec.id, run_id=run.run_id, curated_snapshot_id=snapshot_id,
+        curated_rows_total=total, published_rows=gate.curated_rows,
+        quarantined_rows=gate.quarantined_rows, watermark=until,
+    )
+    history = settings.quality_dir / spec.id / "history.jsonl"
+    history.parent.mkdir(parents=True, exist_ok=True)
+    with history.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps({**asdict(result), "owner": spec.owner.agency.en,
+                             "raw_rows": gate.raw_rows,
+                             "quality_score": round(gate.quality_score, 3)},
+                            ensure_ascii=False) + "\n")
+    return result
