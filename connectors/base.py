@@ -18,6 +18,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from catalog.spec import DatasetSpec
+from connectors.state import DatasetState
+
+DELETED_COLUMN = "_deleted"
 
 
 class ConnectorError(RuntimeError):
@@ -67,8 +70,16 @@ class Connector(Protocol):
         """Where the data comes from, for the run manifest (no secrets)."""
         ...
 
-    def extract(self, window: Window) -> Iterator[pa.RecordBatch]:
-        """Yield batches of string columns: the spec's columns first, then any extra ones."""
+    def extract(self, window: Window, state: DatasetState) -> Iterator[pa.RecordBatch]:
+        """Yield batches of string columns: the spec's columns first, then any extra ones.
+
+        A batch may carry a `_deleted` column ("true" marks a tombstone: the key, and the
+        spec's order_by column, of a record the source deleted)."""
+        ...
+
+    def pending_state(self) -> dict[str, Any]:
+        """Connector state to save when this run publishes (not before): e.g. the files
+        ingested. Empty when the connector keeps none beyond the watermark."""
         ...
 
 

@@ -1,6 +1,6 @@
 """Registry of transports: a connector is found by the name a spec gives (source.connector).
 
-Built-in transports register themselves with @register when their module is imported;
+Built-in transports are the modules of this package; each registers itself with @register;
 third-party packages add theirs through the `lgsp.connectors` entry-point group, so a new
 transport is a new module, never an edit here.
 """
@@ -8,6 +8,7 @@ transport is a new module, never an edit here.
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any
@@ -17,7 +18,7 @@ from connectors.base import Connector
 
 ConnectorFactory = Callable[[DatasetSpec, dict[str, Any]], Connector]
 _FACTORIES: dict[str, ConnectorFactory] = {}
-BUILTIN_MODULES = ("connectors.rest",)
+_INFRASTRUCTURE = {"base", "registry", "state"}
 
 
 def register(name: str) -> Callable[[ConnectorFactory], ConnectorFactory]:
@@ -29,8 +30,12 @@ def register(name: str) -> Callable[[ConnectorFactory], ConnectorFactory]:
 
 
 def _load_all() -> None:
-    for module in BUILTIN_MODULES:
-        importlib.import_module(module)
+    """Import every built-in transport module of this package (each registers itself)."""
+    import connectors
+
+    for info in pkgutil.iter_modules(connectors.__path__):
+        if info.name not in _INFRASTRUCTURE and not info.name.startswith("_"):
+            importlib.import_module(f"connectors.{info.name}")
     for ep in entry_points(group="lgsp.connectors"):
         if ep.name not in _FACTORIES:
             _FACTORIES[ep.name] = ep.load()

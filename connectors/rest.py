@@ -38,6 +38,7 @@ from connectors.base import (
     records_to_batch,
 )
 from connectors.registry import register
+from connectors.state import DatasetState
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +202,10 @@ class RestConnector:
                 f"{policy.budget_seconds:.0f}s); last error: {last}"
             ) from None
 
-    def extract(self, window: Window) -> Iterator[pa.RecordBatch]:
+    def pending_state(self) -> dict[str, Any]:
+        return {}
+
+    def extract(self, window: Window, state: DatasetState) -> Iterator[pa.RecordBatch]:
         params: dict[str, Any] = {"page_size": self.page_size}
         if self.since_param and window.since is not None:
             params[self.since_param] = _iso(window.since)

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
 class DatasetState:
     watermark: datetime | None
     last_run_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Connector-owned state (a file ledger, a keyset position...), saved at publish."""
 
 
 class StateStore:
@@ -36,19 +39,26 @@ class StateStore:
         return DatasetState(
             watermark=datetime.fromisoformat(wm) if wm else None,
             last_run_id=data.get("last_run_id"),
+            extra=data.get("extra", {}),
         )
 
-    def advance(self, dataset: str, watermark: datetime, run_id: str) -> DatasetState:
+    def advance(self, dataset: str, watermark: datetime | None, run_id: str,
+                extra_update: dict[str, Any] | None = None) -> DatasetState:
+        """Move the watermark forward (never back) and merge connector state (top-level
+        keys replaced by `extra_update`)."""
         current = self.get(dataset)
-        if current.watermark is not None and watermark < current.watermark:
-            return current
+        new_wm = current.watermark
+        if watermark is not None and (new_wm is None or watermark > new_wm):
+            new_wm = watermark
+        extra = {**current.extra, **(extra_update or {})}
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self._path(dataset)
         tmp = path.with_suffix(".json.tmp")
-        payload = {"watermark": watermark.isoformat(), "last_run_id": run_id}
-        tmp.write_text(json.dumps(payload), encoding="utf-8")
+        payload = {"watermark": new_wm.isoformat() if new_wm else None, "last_run_id": run_id,
+                   "extra": extra}
+        tmp.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
         os.replace(tmp, path)
-        return DatasetState(watermark=watermark, last_run_id=run_id)
+        return DatasetState(watermark=new_wm, last_run_id=run_id, extra=extra)
 
     def reset(self, dataset: str) -> None:
         self._path(dataset).unlink(missing_ok=True)

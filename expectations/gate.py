@@ -28,6 +28,8 @@ from warehouse.curate import INGESTED_COLUMN, RUN_COLUMN, curated_select
 from warehouse.duck import quote_ident as q
 from warehouse.raw_zone import ROW_COLUMN, RawRun
 
+DELETED = "_deleted"
+
 GATE_FILE = "gate.json"
 CURATED_FILE = "curated.parquet"
 QUARANTINE_FILE = "quarantine.parquet"
@@ -56,6 +58,7 @@ class GateResult:
     raw_rows: int
     curated_rows: int
     quarantined_rows: int
+    deleted_rows: int
     blocked: bool
     block_reasons: list[str]
     checks: list[CheckResult]
@@ -85,7 +88,12 @@ def staging_dir(settings: Settings, dataset: str, run_id: str) -> Path:
     return settings.quality_dir / dataset / run_id
 
 
-def _source_sql(run: RawRun, spec: DatasetSpec, present: set[str]) -> str:
+def _tombstone(present: set[str]) -> str:
+    return f"coalesce(lower({q(DELETED)}), 'false') = 'true'" if DELETED in present else "false"
+
+
+def _source_sql(run: RawRun, spec: DatasetSpec, present: set[str], live: bool = True) -> str:
+    """The raw run as the spec's columns: live rows (checked), or tombstones (live=False)."""
     cols = []
     for col in spec.columns:
         if col.name in present:
@@ -93,7 +101,8 @@ def _source_sql(run: RawRun, spec: DatasetSpec, present: set[str]) -> str:
         else:
             cols.append(f"CAST(NULL AS VARCHAR) AS {q(col.name)}")
     cols.append(q(ROW_COLUMN))
-    return f"SELECT {', '.join(cols)} FROM {duck.parquet_source(run.files)}"
+    where = f"NOT ({_tombstone(present)})" if live else _tombstone(present)
+    return f"SELECT {', '.join(cols)} FROM {duck.parquet_source(run.files)} WHERE {where}"
 
 
 def _present_columns(run: RawRun) -> set[str]:
@@ -153,7 +162,8 @@ def run_gate(spec: DatasetSpec, run: RawRun, settings: Settings, use_gx: bool = 
 
     result = GateResult(
         dataset=spec.id, run_id=run.run_id, raw_rows=run.row_count, curated_rows=0,
-        quarantined_rows=0, blocked=False, block_reasons=[], checks=[], normalised_values=0,
+        quarantined_rows=0, deleted_rows=0, blocked=False, block_reasons=[], checks=[],
+        normalised_values=0,
         drift=drift, staging_dir=str(out),
     )
     if block or run.row_count == 0:
@@ -180,16 +190,18 @@ def run_gate(spec: DatasetSpec, run: RawRun, settings: Settings, use_gx: bool = 
             gx_counts[outcome.name] = (outcome.unexpected_count, outcome.success)
         result.data_docs = suite.data_docs
     t2 = time.perf_counter()
-    counts = _split(spec, run, source, checks, out)
+    counts = _split(spec, run, source, _source_sql(run, spec, present, live=False), checks, out)
     t3 = time.perf_counter()
 
     result.curated_rows = counts["curated"]
     result.quarantined_rows = counts["quarantined"]
     result.normalised_values = counts["normalised"]
-    if result.curated_rows + result.quarantined_rows != result.raw_rows:
+    result.deleted_rows = counts["deleted"]
+    if result.curated_rows + result.quarantined_rows + result.deleted_rows != result.raw_rows:
         raise GateError(
             f"{spec.id} run {run.run_id}: raw rows {result.raw_rows} != curated "
-            f"{result.curated_rows} + quarantined {result.quarantined_rows}"
+            f"{result.curated_rows} + quarantined {result.quarantined_rows} + deletions "
+            f"{result.deleted_rows}"
         )
     for i, check in enumerate(checks):
         failed = counts["per_check"][i]
@@ -204,7 +216,7 @@ def run_gate(spec: DatasetSpec, run: RawRun, settings: Settings, use_gx: bool = 
                                          gx_ok))
         if check.severity == "critical" and failed:
             block.append(f"critical check {check.name} failed on {failed} row(s)")
-    rate = result.quarantined_rows / result.raw_rows
+    rate = result.quarantined_rows / max(1, result.raw_rows - result.deleted_rows)
     if rate > spec.quality.max_quarantine_rate:
         block.append(
             f"{rate:.1%} of rows quarantined, above the limit of "
@@ -218,17 +230,21 @@ def run_gate(spec: DatasetSpec, run: RawRun, settings: Settings, use_gx: bool = 
     return result
 
 
-def _split(spec: DatasetSpec, run: RawRun, source: str, checks: list[RowCheck],
-           out: Path) -> dict[str, Any]:
+def _split(spec: DatasetSpec, run: RawRun, source: str, tombstones: str,
+           checks: list[RowCheck], out: Path) -> dict[str, Any]:
     checked = out / "_checked.parquet"
     nfc_cols = [c.name for c in spec.columns if c.normalize == "nfc"]
     with duck.connection() as con:
         con.execute(f"COPY ({_split_sql(source, checks)}) TO '{checked}' (FORMAT parquet)")
         src = f"read_parquet('{checked}')"
         con.execute(
-            f"COPY (SELECT {curated_select(spec, run.run_id)} FROM {src} WHERE len(_reasons) = 0) "
+            f"COPY (SELECT {curated_select(spec, run.run_id, lenient=False)}, false AS {q(DELETED)} "
+            f"FROM {src} WHERE len(_reasons) = 0 UNION ALL BY NAME "
+            f"SELECT {curated_select(spec, run.run_id, lenient=True)}, true AS {q(DELETED)} "
+            f"FROM ({tombstones})) "
             f"TO '{out / CURATED_FILE}' (FORMAT parquet, COMPRESSION zstd)"
         )
+        deleted = con.execute(f"SELECT count(*) FROM ({tombstones})").fetchone()
         raw_cols = ", ".join(q(c.name) for c in spec.columns)
         con.execute(
             f"COPY (SELECT {raw_cols}, {q(ROW_COLUMN)}, '{run.run_id}' AS {q(RUN_COLUMN)}, "
@@ -248,8 +264,9 @@ def _split(spec: DatasetSpec, run: RawRun, source: str, checks: list[RowCheck],
             f"{', ' + per if per else ''} FROM {src}"
         ).fetchone()
     checked.unlink()
-    assert row is not None
+    assert row is not None and deleted is not None
     return {"curated": int(row[0]), "quarantined": int(row[1]), "normalised": int(row[2]),
+            "deleted": int(deleted[0]),
             "per_check": [int(v) for v in row[3:]]}
 
 

@@ -370,9 +370,22 @@ def vietnamese_name(check: Check, ctx: RuleContext) -> list[RowCheck]:
     ]
 
 
+def load_rule_modules() -> None:
+    """Import the domain rule modules (expectations/rules_*.py); each registers its rules."""
+    import importlib
+    import pkgutil
+
+    import expectations
+
+    for info in pkgutil.iter_modules(expectations.__path__):
+        if info.name.startswith("rules_"):
+            importlib.import_module(f"expectations.{info.name}")
+
+
 def compile_checks(spec: DatasetSpec, communes_parquet: Path) -> list[RowCheck]:
     """All row checks of a spec: its declared checks plus the implied ones (required columns
     present, typed columns castable), without repeating a declared check."""
+    load_rule_modules()
     ctx = RuleContext(spec=spec, communes_parquet=communes_parquet)
     declared = list(spec.quality.checks)
     covered_null = {c for ch in declared if ch.rule == "not_null" for c in ch.target_columns}

@@ -96,7 +96,7 @@ def run(
             urls = ctx.__enter__()
         try:
             for name, url in urls.items():
-                console.print(f"simulated registry [cyan]{name}[/cyan] at {url}")
+                console.print(f"simulated registry: [cyan]{name}[/cyan]={url}")
             go()
         finally:
             ctx.__exit__(None, None, None)

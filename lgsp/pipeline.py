@@ -58,7 +58,7 @@ def extract(spec: DatasetSpec, settings: Settings, run_id: str | None = None,
         source=connector.describe(), window=window.as_dict(),
     )
     try:
-        for batch in connector.extract(window):
+        for batch in connector.extract(window, state):
             writer.write(batch)
             if progress:
                 progress(batch.num_rows)
@@ -67,6 +67,7 @@ def extract(spec: DatasetSpec, settings: Settings, run_id: str | None = None,
         raise
     return writer.commit(
         schema_drift=connector.drift.as_dict(),
+        state_update=connector.pending_state(),
         requests={"pages": getattr(connector, "pages", None),
                   "attempts": getattr(connector, "attempts", None),
                   "retries": getattr(connector, "retries", [])},

@@ -1,49 +1,48 @@
 """Starting the simulated registries for a local run, and pointing the specs at them.
 
-Each simulated registry runs as its own process on 127.0.0.1; the URL it got is exported
-in the environment variable its dataset spec reads (e.g. LGSP_POPULATION_URL).
+Each simulated registry is a package registries/<name>/ with a `simulation` module that
+defines `simulate(size: int, seed: int) -> ContextManager[dict[str, str]]`: it starts the
+registry (an HTTP service, a seeded database, a file-drop folder...) and yields the
+environment variables its dataset specs read (e.g. LGSP_POPULATION_URL). They are found by
+name, so a new registry is a new folder, not an edit here.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
+import pkgutil
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
 
 
-@dataclass(frozen=True)
-class SimulatedRegistry:
-    name: str
-    module: str
-    url_env: str
-    args: tuple[str, ...] = ()
+def simulation_names() -> list[str]:
+    import registries
 
-
-def simulated_registries(size: int, seed: int) -> list[SimulatedRegistry]:
-    common = ("--size", str(size), "--seed", str(seed))
-    return [
-        SimulatedRegistry("population", "registries.population", "LGSP_POPULATION_URL", common),
-    ]
+    return sorted(
+        info.name for info in pkgutil.iter_modules(registries.__path__)
+        if info.ispkg and importlib.util.find_spec(f"registries.{info.name}.simulation")
+    )
 
 
 @contextmanager
-def running_registries(size: int, seed: int, only: set[str] | None = None) -> Iterator[dict[str, str]]:
-    """Start the simulated registries; yield {name: base_url}; stop them on exit."""
-    from registries.process import RegistryProcess
-
-    urls: dict[str, str] = {}
-    saved = {}
+def running_registries(size: int, seed: int, only: set[str] | None = None,
+                       ) -> Iterator[dict[str, str]]:
+    """Start the simulated registries; yield the environment they export; stop on exit."""
+    exported: dict[str, str] = {}
+    saved: dict[str, str | None] = {}
     with ExitStack() as stack:
-        for reg in simulated_registries(size, seed):
-            if only is not None and reg.name not in only:
+        for name in simulation_names():
+            if only is not None and name not in only:
                 continue
-            proc = stack.enter_context(RegistryProcess(reg.module, list(reg.args)))
-            urls[reg.name] = proc.base_url
-            saved[reg.url_env] = os.environ.get(reg.url_env)
-            os.environ[reg.url_env] = proc.base_url
+            module = importlib.import_module(f"registries.{name}.simulation")
+            env = stack.enter_context(module.simulate(size=size, seed=seed))
+            for key, value in env.items():
+                saved.setdefault(key, os.environ.get(key))
+                os.environ[key] = value
+            exported.update(env)
         try:
-            yield urls
+            yield exported
         finally:
             for key, value in saved.items():
                 if value is None:

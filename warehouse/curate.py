@@ -27,8 +27,10 @@ _ARROW = {
 }
 
 
-def curated_select(spec: DatasetSpec, run_id: str) -> str:
-    """SELECT list turning raw string columns into curated typed columns."""
+def curated_select(spec: DatasetSpec, run_id: str, lenient: bool = False) -> str:
+    """SELECT list turning raw string columns into curated typed columns. `lenient` uses
+    TRY_CAST (for tombstones, which carry only the key and order column)."""
+    cast = "TRY_CAST" if lenient else "CAST"
     parts = []
     for col in spec.columns:
         c = q(col.name)
@@ -38,9 +40,9 @@ def curated_select(spec: DatasetSpec, run_id: str) -> str:
             if col.normalize == "nfc":
                 parts.append(f"{c} AS {q(col.name + '_raw')}")
         elif col.type == "timestamp":
-            parts.append(f"CAST(CAST({c} AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP) AS {c}")
+            parts.append(f"CAST({cast}({c} AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP) AS {c}")
         else:
-            parts.append(f"CAST(NULLIF(trim({c}), '') AS {sql_type(col.type)}) AS {c}")
+            parts.append(f"{cast}(NULLIF(trim({c}), '') AS {sql_type(col.type)}) AS {c}")
     parts.append(f"{lit(run_id)} AS {q(RUN_COLUMN)}")
     parts.append(f"CAST(now() AT TIME ZONE 'UTC' AS TIMESTAMP) AS {q(INGESTED_COLUMN)}")
     return ", ".join(parts)

@@ -59,15 +59,16 @@ def _merge_curated(spec: DatasetSpec, settings: Settings, gate: GateResult) -> t
         current = [iceberg.local_path(p) for p in iceberg.data_files(fresh)]
         out_dir = iceberg.table_dir(fresh) / "data" / f"{gate.run_id}-{_file_uuid()}"
         out_dir.parent.mkdir(parents=True, exist_ok=True)
-        parts = [f"SELECT {columns}, 1 AS _incoming FROM read_parquet('{staged}')"]
+        parts = [f"SELECT {columns}, _deleted, 1 AS _incoming FROM read_parquet('{staged}')"]
         if current:
-            parts.append(
-                f"SELECT {columns}, 0 AS _incoming FROM {duck.parquet_source(current)}"
-            )
+            parts.append(f"SELECT {columns}, false AS _deleted, 0 AS _incoming "
+                         f"FROM {duck.parquet_source(current)}")
         sql = (
-            f"SELECT {columns} FROM ({' UNION ALL '.join(parts)}) "
+            f"SELECT {columns} FROM ("
+            f"SELECT * FROM ({' UNION ALL '.join(parts)}) "
             f"QUALIFY row_number() OVER (PARTITION BY {keys} "
-            f"ORDER BY {order}_incoming DESC, {q(RUN_COLUMN)} DESC) = 1"
+            f"ORDER BY {order}_incoming DESC, _deleted DESC, {q(RUN_COLUMN)} DESC) = 1"
+            f") WHERE NOT _deleted"
         )
         try:
             with duck.connection() as con:
@@ -125,8 +126,8 @@ def publish(spec: DatasetSpec, run: RawRun, gate: GateResult, settings: Settings
     _record_quarantine(spec, settings, gate)
     until = run.manifest.get("window", {}).get("until")
     state = StateStore(settings.state_dir)
-    if until and spec.source.incremental:
-        state.advance(spec.id, datetime.fromisoformat(until), run.run_id)
+    watermark = datetime.fromisoformat(until) if until and spec.source.incremental else None
+    state.advance(spec.id, watermark, run.run_id, run.manifest.get("state_update") or {})
     result = PublishResult(
         dataset=spec.id, run_id=run.run_id, curated_snapshot_id=snapshot_id,
         curated_rows_total=total, published_rows=gate.curated_rows,
