@@ -18,7 +18,7 @@ def main(dag_id: str) -> int:
         for path, err in bag.import_errors.items():
             print(f"import error in {path}: {err}", file=sys.stderr)
         return 2
-    dag = bag.get_dag(dag_id)
+    dag = bag.dags.get(dag_id)
     if dag is None:
         print(f"no DAG {dag_id!r}; known: {sorted(bag.dag_ids)}", file=sys.stderr)
         return 2
