@@ -17,7 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 Classification = Literal["public", "internal", "personal", "sensitive-personal"]
 ColumnType = Literal["string", "int", "float", "bool", "date", "timestamp"]
-Severity = Literal["quarantine", "critical"]
+Severity = Literal["quarantine", "critical", "warn"]
+"""quarantine: the row goes to quarantine; critical: any failure blocks the publish;
+warn: counted and reported (e.g. a referential check across registries), the row goes on."""
 
 DATASETS_DIR = Path(__file__).parent / "datasets"
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -77,11 +79,15 @@ class Check(_Strict):
 
 class Source(_Strict):
     """How the connector reaches the source registry. `connector` names a transport in
-    connectors.registry; `params` are its arguments (strings may use ${ENV:-default})."""
+    connectors.registry; `params` are its arguments (strings may use ${ENV:-default}).
+    `incremental: false` means every run delivers the complete dataset, so publishing
+    replaces the table (keys absent from the run are gone) instead of merging."""
 
     connector: str
     params: dict[str, Any] = Field(default_factory=dict)
     incremental: bool = True
+    inputs: list[str] = Field(default_factory=list)
+    """Datasets this one is derived from; its DAG runs when any of them publishes."""
 
 
 class Quality(_Strict):

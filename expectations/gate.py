@@ -123,10 +123,12 @@ def _split_sql(source: str, checks: list[RowCheck]) -> str:
                       for i, c in enumerate(checks))
     reasons = ", ".join(
         f"CASE WHEN {q('_chk_' + str(i))} THEN {c.reason} END" for i, c in enumerate(checks)
-    )
+        if c.severity != "warn"
+    ) or "NULL"
     rules = ", ".join(
         f"CASE WHEN {q('_chk_' + str(i))} THEN '{c.name}' END" for i, c in enumerate(checks)
-    )
+        if c.severity != "warn"
+    ) or "NULL"
     return (
         f"SELECT *, list_filter([{reasons}], lambda x: x IS NOT NULL) AS _reasons, "
         f"list_filter([{rules}], lambda x: x IS NOT NULL) AS _rules "
@@ -143,7 +145,10 @@ def run_gate(spec: DatasetSpec, run: RawRun, settings: Settings, use_gx: bool = 
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     communes = ensure_reference(settings.reference_dir)
-    checks = compile_checks(spec, communes)
+    from warehouse.query import snapshot_files
+
+    checks = compile_checks(spec, communes,
+                            curated_files=lambda other: snapshot_files(settings, "curated", other))
     drift = dict(run.manifest.get("schema_drift", {"extra_columns": [], "missing_columns": []}))
     present = _present_columns(run) if run.files else set()
     block: list[str] = []

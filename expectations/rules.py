@@ -28,6 +28,8 @@ from warehouse.duck import quote_literal as lit
 class RuleContext:
     spec: DatasetSpec
     communes_parquet: Path
+    curated_files: Callable[[str], list[str]] | None = None
+    """Files of another dataset's current curated snapshot (for referential checks)."""
 
 
 @dataclass(frozen=True)
@@ -382,11 +384,41 @@ def load_rule_modules() -> None:
             importlib.import_module(f"expectations.{info.name}")
 
 
-def compile_checks(spec: DatasetSpec, communes_parquet: Path) -> list[RowCheck]:
+@rule("exists_in")
+def exists_in(check: Check, ctx: RuleContext) -> list[RowCheck]:
+    """Referential check across registries: the value must exist in another dataset's
+    curated table (e.g. a land holder in the population). Optional `when`: a SQL condition
+    on this row that says when the check applies (e.g. holder_type = 'person'). Skipped,
+    with a note, while the other dataset has never been published."""
+    col = check.column or ""
+    other = str(check.params["dataset"])
+    other_col = str(check.params.get("other_column", col))
+    files = ctx.curated_files(other) if ctx.curated_files else []
+    if not files:
+        return []
+    source = "read_parquet([" + ", ".join(lit(f) for f in files) + "])"
+    when = check.params.get("when")
+    applies = f" AND ({when})" if when else ""
+    return [
+        RowCheck(
+            name=_check_name(check, other, col),
+            rule="exists_in",
+            columns=(col,),
+            bad_when=(f"({q(col)} IS NOT NULL{applies} AND NOT EXISTS "
+                      f"(SELECT 1 FROM {source} AS _ref WHERE _ref.{q(other_col)} = {q(col)}))"),
+            reason=f"'{col}: ' || {_shown(col)} || ' is not in {other}.{other_col}'",
+            severity=check.severity,
+            description=check.description or f"{col} exists in {other}.{other_col}",
+        )
+    ]
+
+
+def compile_checks(spec: DatasetSpec, communes_parquet: Path,
+                   curated_files: Callable[[str], list[str]] | None = None) -> list[RowCheck]:
     """All row checks of a spec: its declared checks plus the implied ones (required columns
     present, typed columns castable), without repeating a declared check."""
     load_rule_modules()
-    ctx = RuleContext(spec=spec, communes_parquet=communes_parquet)
+    ctx = RuleContext(spec=spec, communes_parquet=communes_parquet, curated_files=curated_files)
     declared = list(spec.quality.checks)
     covered_null = {c for ch in declared if ch.rule == "not_null" for c in ch.target_columns}
     covered_cast = {

@@ -19,17 +19,29 @@ def curated_asset_uri(dataset_id: str) -> str:
     return f"lgsp://curated/{dataset_id}"
 
 
+def _asset(dataset_id: str) -> Any:
+    from airflow.sdk import Asset
+
+    return Asset(name=f"curated.{dataset_id}", uri=curated_asset_uri(dataset_id))
+
+
 def build_dag(spec: DatasetSpec) -> Any:
-    from airflow.sdk import DAG, Asset, task
+    from airflow.sdk import DAG, task
     from airflow.sdk.exceptions import AirflowFailException
 
-    asset = Asset(name=f"curated.{spec.id}", uri=curated_asset_uri(spec.id))
+    asset = _asset(spec.id)
+    schedule: Any = spec.schedule
+    if spec.source.inputs:
+        # Derived datasets run when any of their inputs publishes.
+        from airflow.sdk import AssetAny
+
+        schedule = AssetAny(*(_asset(name) for name in spec.source.inputs))
     doc = (f"**{spec.title.en}** ({spec.title.vi})\n\nOwner: {spec.owner.agency.en}. "
            f"Source: `{spec.source.connector}`. Spec: `{spec.path}`.")
     with DAG(
         dag_id=f"lgsp_{spec.id}",
         description=spec.title.en,
-        schedule=spec.schedule,
+        schedule=schedule,
         start_date=datetime(2026, 1, 1),
         catchup=False,
         max_active_runs=1,

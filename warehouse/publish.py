@@ -1,10 +1,12 @@
 """Publish a gated run: curated rows merged into the dataset's Iceberg table, quarantined
 rows recorded, then the watermark advanced.
 
-The merge keeps, per primary key, the most recent record (by the spec's `order_by`, then the
-newest run), so re-publishing a run or re-running a window changes nothing and never
-duplicates. Order of commits: curated, quarantine, watermark. A failure anywhere leaves the
-watermark where it was; publishing the same run again is safe.
+For a full-refresh dataset (`source.incremental: false`) the run is the whole dataset and
+replaces the table. Otherwise the merge keeps, per primary key, the most recent record
+(by the spec's `order_by`, then the newest run), so re-publishing a run or re-running a
+window changes nothing and never duplicates. Order of commits: curated, quarantine,
+watermark. A failure anywhere leaves the watermark where it was; publishing the same run
+again is safe.
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ def _merge_curated(spec: DatasetSpec, settings: Settings, gate: GateResult) -> t
         out_dir = iceberg.table_dir(fresh) / "data" / f"{gate.run_id}-{_file_uuid()}"
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         parts = [f"SELECT {columns}, _deleted, 1 AS _incoming FROM read_parquet('{staged}')"]
-        if current:
+        if current and spec.source.incremental:
             parts.append(f"SELECT {columns}, false AS _deleted, 0 AS _incoming "
                          f"FROM {duck.parquet_source(current)}")
         sql = (
