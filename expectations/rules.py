@@ -348,20 +348,33 @@ def _vietnamese_letters() -> str:
 VIETNAMESE_LETTERS = _vietnamese_letters()
 
 
+_ONSETS = "ngh|ng|nh|ch|gh|gi|kh|ph|qu|th|tr|b|c|d|đ|g|h|k|l|m|n|p|r|s|t|v|x"
+_NUCLEI = ("oai|oao|oay|oeo|uay|uoi|uou|uya|uye|uyu|ieu|yeu|"
+           "ai|ao|au|ay|eo|eu|ia|ie|iu|oa|oe|oi|oo|ua|ue|ui|uo|uu|uy|ye|"
+           "a|e|i|o|u|y")
+_CODAS = "ch|ng|nh|c|m|n|p|t"
+SYLLABLE = f"({_ONSETS})?({_NUCLEI})({_CODAS})?"
+"""A Vietnamese syllable with tone and vowel marks stripped: onset, vowel nucleus, coda."""
+
+
 @rule("vietnamese_name")
 def vietnamese_name(check: Check, ctx: RuleContext) -> list[RowCheck]:
-    """After NFC normalisation a name holds only Vietnamese letters and single spaces.
-    Legacy-encoded text read as Windows-1252 (TCVN3 "NguyÔn", VNI "Nguyeãn") fails."""
+    """After NFC normalisation a name holds only Vietnamese letters and single spaces, and
+    every word is a Vietnamese syllable. Legacy-encoded text read as Windows-1252 fails:
+    TCVN3 "NguyÔn" (no syllable has the nucleus "uyo"), VNI "Nguyeãn" (nor "uyea")."""
     col = check.column or ""
     c = q(col)
     pattern = f"[{VIETNAMESE_LETTERS}]+( [{VIETNAMESE_LETTERS}]+)*"
+    words = f"string_split(lower(strip_accents(nfc_normalize(trim({c})))), ' ')"
+    not_syllables = (f"list_bool_or(list_transform({words}, "
+                     f"lambda w: NOT regexp_full_match(w, {lit(SYLLABLE)})))")
     return [
         RowCheck(
             name=_check_name(check, "", col),
             rule="vietnamese_name",
             columns=(col,),
-            bad_when=f"({c} IS NOT NULL AND NOT regexp_full_match(nfc_normalize(trim({c})), "
-            f"{lit(pattern)}))",
+            bad_when=f"({c} IS NOT NULL AND (NOT regexp_full_match(nfc_normalize(trim({c})), "
+            f"{lit(pattern)}) OR {not_syllables}))",
             reason=(
                 f"'{col}: ' || {_shown(col)} || ' has characters outside the Vietnamese alphabet "
                 "(legacy TCVN3/VNI encoding or stray symbols?)'"

@@ -1,0 +1,178 @@
+"""Property tests of the rule SQL: DuckDB's verdict on generated values equals a plain
+Python statement of the DOMAIN.md rules."""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import date
+
+import duckdb
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from catalog.spec import get_spec
+from expectations.reference import ensure_reference, legacy_province_codes
+from expectations.rules import compile_checks
+
+
+@pytest.fixture(scope="module")
+def checks(tmp_path_factory):
+    ref = ensure_reference(tmp_path_factory.mktemp("ref"))
+    return {c.name: c for c in compile_checks(get_spec("population"), ref)}
+
+
+def _bad(check, row: dict[str, str | None]) -> bool:
+    con = duckdb.connect()
+    cols = ", ".join(f"CAST(? AS VARCHAR) AS {k}" for k in row)
+    con.execute(f"CREATE TABLE t AS SELECT {cols}, 1 AS _row", list(row.values()))
+    return bool(con.execute(f"SELECT count(*) FROM ({check.unexpected_rows_query('t')})").fetchone()[0])
+
+
+def _personal_id(province: str, born: date, female: bool, tail: int) -> str:
+    digit = (born.year // 100 - 19) * 2 + (1 if female else 0)
+    return f"0{province}{digit}{born.year % 100:02d}{tail:06d}"
+
+
+people = st.builds(
+    lambda p, d, f, t: (p, d, f, t),
+    st.sampled_from(legacy_province_codes()),
+    st.dates(min_value=date(1900, 1, 1), max_value=date(2026, 11, 1)),
+    st.booleans(),
+    st.integers(0, 999_999),
+)
+ID_CHECKS = (
+    "personal_id:personal_id:format",
+    "personal_id:personal_id:province",
+    "personal_id:personal_id:birth_year",
+    "personal_id:personal_id:sex",
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(people)
+def test_consistent_personal_ids_pass(checks, person):
+    province, born, female, tail = person
+    row = {
+        "personal_id": _personal_id(province, born, female, tail),
+        "date_of_birth": born.isoformat(),
+        "sex": "Nữ" if female else "Nam",
+    }
+    for name in ID_CHECKS:
+        assert not _bad(checks[name], row), (name, row)
+
+
+@settings(max_examples=150, deadline=None)
+@given(people, st.integers(0, 9))
+def test_a_wrong_century_sex_digit_is_caught(checks, person, digit):
+    province, born, female, tail = person
+    good = _personal_id(province, born, female, tail)
+    if digit == int(good[3]):
+        return
+    row = {
+        "personal_id": good[:3] + str(digit) + good[4:],
+        "date_of_birth": born.isoformat(),
+        "sex": "Nữ" if female else "Nam",
+    }
+    caught = _bad(checks["personal_id:personal_id:birth_year"], row) or _bad(
+        checks["personal_id:personal_id:sex"], row
+    )
+    assert caught, row
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(min_size=1, max_size=14))
+def test_id_format_matches_a_regex_oracle(checks, text):
+    import re
+
+    expected_bad = re.fullmatch(r"[0-9]{12}", text) is None
+    assert _bad(checks["personal_id:personal_id:format"], {"personal_id": text}) == expected_bad
+
+
+SYLLABLES = [
+    "Nguyễn",
+    "Trần",
+    "Lê",
+    "Phạm",
+    "Hoàng",
+    "Huỳnh",
+    "Phan",
+    "Vũ",
+    "Võ",
+    "Đặng",
+    "Bùi",
+    "Đỗ",
+    "Hồ",
+    "Ngô",
+    "Dương",
+    "Lý",
+    "Thạch",
+    "Văn",
+    "Thị",
+    "Hữu",
+    "Minh",
+    "Ngọc",
+    "Quốc",
+    "Thanh",
+    "Xuân",
+    "Khánh",
+    "Nghĩa",
+    "Trường",
+    "Giang",
+    "Quyên",
+    "Khuê",
+    "Uyên",
+    "Hoài",
+    "Tuấn",
+    "Phượng",
+    "Hương",
+    "Thủy",
+    "Duyên",
+    "Nhung",
+    "Yến",
+    "Oanh",
+    "Ngoan",
+    "Khoa",
+    "Huệ",
+    "Quỳnh",
+    "Luyến",
+    "Tiến",
+    "Nguyệt",
+    "Khuya",
+    "Giữa",
+    "Xoong",
+    "Hiếu",
+    "Nhiều",
+    "Khuỷu",
+    "Sa",
+    "Rết",
+    "Danh",
+]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.sampled_from(SYLLABLES), min_size=1, max_size=4),
+    st.sampled_from(["NFC", "NFD"]),
+    st.booleans(),
+)
+def test_vietnamese_names_pass_in_nfc_nfd_and_upper_case(checks, words, form, upper):
+    name = " ".join(words)
+    name = unicodedata.normalize(form, name.upper() if upper else name)
+    assert not _bad(checks["vietnamese_name:full_name"], {"full_name": name})
+
+
+@pytest.mark.parametrize(
+    "mojibake",
+    [
+        "NguyÔn V¨n An",
+        "Nguyeãn Vaên An",
+        "Tr§n ThÞ B×nh",
+        "Lê Văn 3",
+        "Hoà@ng",
+        "Traàn Thò Bình",
+        "Phaïm Quoác",
+    ],
+)
+def test_legacy_encoded_or_stray_names_fail(checks, mojibake):
+    assert _bad(checks["vietnamese_name:full_name"], {"full_name": mojibake})
