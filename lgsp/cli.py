@@ -174,6 +174,25 @@ def airflow_test(dag_id: str) -> None:
 
 
 @app.command()
+def quality(lang: Annotated[str, typer.Option(help="vi or en")] = "vi") -> None:
+    """Quality per owner agency: latest score, trend and the checks that fail most."""
+    from catalog.quality_report import by_agency
+
+    settings = Settings.from_env()
+    for agency, datasets in by_agency(settings, _specs(settings, None), lang).items():
+        table = Table("dataset", "runs", "score", "trend", "failing checks (rows)", title=agency)
+        for q in datasets:
+            score = f"{q.latest_score:.2f}%" if q.latest_score is not None else "never run"
+            trend = ""
+            if q.latest_score is not None and q.previous_score is not None:
+                delta = q.latest_score - q.previous_score
+                trend = f"{delta:+.2f}"
+            worst = ", ".join(f"{n} [{s}] {r:,}" for n, s, r in q.failing_checks[:4])
+            table.add_row(q.dataset, str(q.runs), score, trend, worst)
+        console.print(table)
+
+
+@app.command()
 def status() -> None:
     """Last publish of each dataset, with its quality score."""
     import json
