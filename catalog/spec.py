@@ -202,3 +202,39 @@ def load_specs(directory: str | Path | None = None) -> list[DatasetSpec]:
 def get_spec(dataset_id: str, directory: str | Path | None = None) -> DatasetSpec:
     directory = Path(directory) if directory else DATASETS_DIR
     return load_spec(directory / f"{dataset_id}.yaml")
+
+
+def dependencies(spec: DatasetSpec) -> set[str]:
+    """Datasets this one reads: derived inputs and the targets of referential checks."""
+    deps = set(spec.source.inputs)
+    for check in spec.quality.checks:
+        if check.rule == "exists_in" and "dataset" in check.params:
+            deps.add(str(check.params["dataset"]))
+    deps.discard(spec.id)
+    return deps
+
+
+def in_dependency_order(specs: list[DatasetSpec]) -> list[DatasetSpec]:
+    """Specs ordered so every dataset comes after those it reads (stable by id otherwise);
+    a cycle is an error naming the datasets in it."""
+    by_id = {s.id: s for s in specs}
+    ordered: list[DatasetSpec] = []
+    done: set[str] = set()
+    visiting: list[str] = []
+
+    def visit(spec_id: str) -> None:
+        if spec_id in done or spec_id not in by_id:
+            return
+        if spec_id in visiting:
+            cycle = visiting[visiting.index(spec_id):] + [spec_id]
+            raise SpecError(f"dataset dependency cycle: {' -> '.join(cycle)}")
+        visiting.append(spec_id)
+        for dep in sorted(dependencies(by_id[spec_id])):
+            visit(dep)
+        visiting.pop()
+        done.add(spec_id)
+        ordered.append(by_id[spec_id])
+
+    for spec_id in sorted(by_id):
+        visit(spec_id)
+    return ordered

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from catalog.spec import SpecError, load_specs
+from catalog.spec import SpecError, in_dependency_order, load_specs
 from lgsp.config import Settings
 
 app = typer.Typer(help="LGSP shared-data bus: registries -> quality gate -> curated tables.",
@@ -40,7 +40,7 @@ def _specs(settings: Settings, datasets: list[str] | None):  # type: ignore[no-u
             console.print(f"[red]unknown dataset(s): {', '.join(sorted(unknown))}[/red]")
             raise typer.Exit(2)
         specs = [s for s in specs if s.id in datasets]
-    return specs
+    return in_dependency_order(specs)
 
 
 @app.command()

@@ -91,3 +91,24 @@ def test_unknown_connector_is_reported(tmp_path):
     spec = load_spec(_write(tmp_path, "population", data))
     with pytest.raises(KeyError, match="unknown transport 'carrier_pigeon'; available: .*rest"):
         build_connector(spec)
+
+
+def test_dependency_order_puts_inputs_and_references_first(tmp_path):
+    from catalog.spec import in_dependency_order
+
+    base = _population_dict()
+    linked = {**base, "id": "linked", "source": {"connector": "derived", "inputs": ["zeta"],
+                                                  "params": {"sql": "SELECT 1"}}}
+    zeta = {**base, "id": "zeta"}
+    zeta["quality"] = {**base["quality"], "checks": base["quality"]["checks"] + [
+        {"rule": "exists_in", "column": "personal_id", "dataset": "population",
+         "severity": "warn"}]}
+    specs = [load_spec(_write(tmp_path, d["id"], d)) for d in (linked, zeta, base)]
+    assert [s.id for s in in_dependency_order(specs)] == ["population", "zeta", "linked"]
+    cyclic = {**base, "source": {"connector": "derived", "inputs": ["linked"], "params": {}}}
+    specs[2] = load_spec(_write(tmp_path, "population", cyclic))
+    zeta["quality"]["checks"].pop()
+    specs[1] = load_spec(_write(tmp_path, "zeta", {**zeta, "source": {
+        "connector": "derived", "inputs": ["population"], "params": {}}}))
+    with pytest.raises(SpecError, match="cycle: linked -> zeta -> population -> linked"):
+        in_dependency_order(specs)
