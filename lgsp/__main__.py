@@ -1,0 +1,5 @@
+"""`python -m lgsp` is the `lgsp` command."""
+
+from lgsp.cli import app
+
+app()
