@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from catalog.spec import DatasetSpec
 from expectations.reference import ensure_reference
-from expectations.rules import RowCheck, compile_checks
+from expectations.rules import COMBINING_MARKS, RowCheck, compile_checks
 from lgsp.config import Settings
 from warehouse import duck
 from warehouse.curate import INGESTED_COLUMN, RUN_COLUMN, curated_select
@@ -260,7 +260,7 @@ def _split(spec: DatasetSpec, run: RawRun, source: str, tombstones: str,
         )
         per = ", ".join(f"count(*) FILTER (WHERE {q('_chk_' + str(i))})" for i in range(len(checks)))
         nfc = " + ".join(
-            f"count(*) FILTER (WHERE {q(c)} IS NOT NULL AND {q(c)} <> nfc_normalize({q(c)}))"
+            f"count(*) FILTER (WHERE regexp_matches({q(c)}, '[{COMBINING_MARKS}]'))"
             for c in nfc_cols
         ) or "0"
         row = con.execute(

@@ -35,7 +35,7 @@ def communes_table() -> pa.Table:
         old = con.execute(
             "SELECT wardCode, ward, provinceCode FROM admin_units_legacy"
         ).fetchall()
-    rows = [("2025", *r) for r in new] + [("2004", *r) for r in old]
+    rows = [("2025", *r) for r in new if r[0]] + [("2004", *r) for r in old if r[0]]
     return pa.table(
         {
             "ref_era": [r[0] for r in rows],

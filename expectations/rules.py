@@ -242,10 +242,10 @@ def personal_id(check: Check, ctx: RuleContext) -> list[RowCheck]:
     ]
     if dob:
         d = f"TRY_CAST({q(dob)} AS DATE)"
-        century = f"(1900 + (CAST(substr({c}, 4, 1) AS INTEGER) // 2) * 100)"
+        century = f"(1900 + (TRY_CAST(substr({c}, 4, 1) AS INTEGER) // 2) * 100)"
         year_ok = (
             f"(year({d}) // 100 * 100 = {century} "
-            f"AND year({d}) % 100 = CAST(substr({c}, 5, 2) AS INTEGER))"
+            f"AND year({d}) % 100 = TRY_CAST(substr({c}, 5, 2) AS INTEGER))"
         )
         out.append(
             RowCheck(
@@ -265,7 +265,7 @@ def personal_id(check: Check, ctx: RuleContext) -> list[RowCheck]:
         s = q(sex)
         male_sql = ", ".join(lit(v) for v in male)
         female_sql = ", ".join(lit(v) for v in female)
-        odd = f"(CAST(substr({c}, 4, 1) AS INTEGER) % 2 = 1)"
+        odd = f"(TRY_CAST(substr({c}, 4, 1) AS INTEGER) % 2 = 1)"
         mismatch = f"(({s} IN ({male_sql}) AND {odd}) OR ({s} IN ({female_sql}) AND NOT {odd}))"
         out.append(
             RowCheck(
@@ -353,8 +353,28 @@ _NUCLEI = ("oai|oao|oay|oeo|uay|uoi|uou|uya|uye|uyu|ieu|yeu|"
            "ai|ao|au|ay|eo|eu|ia|ie|iu|oa|oe|oi|oo|ua|ue|ui|uo|uu|uy|ye|"
            "a|e|i|o|u|y")
 _CODAS = "ch|ng|nh|c|m|n|p|t"
-SYLLABLE = f"({_ONSETS})?({_NUCLEI})({_CODAS})?"
-"""A Vietnamese syllable with tone and vowel marks stripped: onset, vowel nucleus, coda."""
+COMBINING_MARKS = "\\x{0300}-\\x{036F}"
+"""Combining diacritics: present in NFD text, absent from NFC Vietnamese."""
+
+
+def _vowel_class(base: str) -> str:
+    """A regex class for a base vowel with every tone/vowel mark, precomposed or not."""
+    variants = {base}
+    for letter in VIETNAMESE_LETTERS:
+        stripped = "".join(ch for ch in unicodedata.normalize("NFD", letter.lower())
+                           if not unicodedata.combining(ch))
+        if stripped == base:
+            variants.add(letter.lower())
+    return "[" + "".join(sorted(variants)) + f"][{COMBINING_MARKS}]*"
+
+
+def _syllable() -> str:
+    nuclei = "|".join("".join(_vowel_class(ch) for ch in n) for n in _NUCLEI.split("|"))
+    return f"({_ONSETS})?({nuclei})({_CODAS})?"
+
+
+SYLLABLE = _syllable()
+"""A Vietnamese syllable (onset, vowel nucleus, coda) in NFC or NFD, any case with (?i)."""
 
 
 @rule("vietnamese_name")
@@ -364,16 +384,16 @@ def vietnamese_name(check: Check, ctx: RuleContext) -> list[RowCheck]:
     TCVN3 "NguyÔn" (no syllable has the nucleus "uyo"), VNI "Nguyeãn" (nor "uyea")."""
     col = check.column or ""
     c = q(col)
-    pattern = f"[{VIETNAMESE_LETTERS}]+( [{VIETNAMESE_LETTERS}]+)*"
-    words = f"string_split(lower(strip_accents(nfc_normalize(trim({c})))), ' ')"
-    not_syllables = (f"list_bool_or(list_transform({words}, "
-                     f"lambda w: NOT regexp_full_match(w, {lit(SYLLABLE)})))")
+    letters = f"[{VIETNAMESE_LETTERS}{COMBINING_MARKS}]+"
+    pattern = f"{letters}( {letters})*"
+    words = f"(?i){SYLLABLE}( {SYLLABLE})*"
+    not_syllables = f"NOT regexp_full_match(trim({c}), {lit(words)})"
     return [
         RowCheck(
             name=_check_name(check, "", col),
             rule="vietnamese_name",
             columns=(col,),
-            bad_when=f"({c} IS NOT NULL AND (NOT regexp_full_match(nfc_normalize(trim({c})), "
+            bad_when=f"({c} IS NOT NULL AND (NOT regexp_full_match(trim({c}), "
             f"{lit(pattern)}) OR {not_syllables}))",
             reason=(
                 f"'{col}: ' || {_shown(col)} || ' has characters outside the Vietnamese alphabet "

@@ -86,10 +86,12 @@ def publish_run(spec: DatasetSpec, run_path: str | Path, settings: Settings) -> 
 
 
 def run_dataset(spec: DatasetSpec, settings: Settings, progress: Progress | None = None,
-                run_id: str | None = None, use_gx: bool = True) -> RunSummary:
-    """Extract, validate and publish one dataset; a blocked gate publishes nothing."""
+                run_id: str | None = None, use_gx: bool = True,
+                until: datetime | None = None) -> RunSummary:
+    """Extract, validate and publish one dataset; a blocked gate publishes nothing.
+    `until` closes the extraction window (default: now), like Airflow's data interval end."""
     started = datetime.now(UTC)
-    run = extract(spec, settings, run_id=run_id, progress=progress)
+    run = extract(spec, settings, run_id=run_id, progress=progress, until=until)
     gate = run_gate(spec, run, settings, use_gx=use_gx)
     total = 0
     if not gate.blocked:

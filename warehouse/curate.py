@@ -10,7 +10,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from catalog.spec import DatasetSpec
-from expectations.rules import sql_type
+from expectations.rules import COMBINING_MARKS, sql_type
 from warehouse.duck import quote_ident as q
 from warehouse.duck import quote_literal as lit
 
@@ -35,7 +35,9 @@ def curated_select(spec: DatasetSpec, run_id: str, lenient: bool = False) -> str
     for col in spec.columns:
         c = q(col.name)
         if col.type == "string":
-            value = f"nfc_normalize(trim({c}))" if col.normalize == "nfc" else c
+            value = (f"CASE WHEN regexp_matches({c}, '[{COMBINING_MARKS}]') "
+                     f"THEN nfc_normalize(trim({c})) ELSE trim({c}) END"
+                     if col.normalize == "nfc" else c)
             parts.append(f"{value} AS {c}")
             if col.normalize == "nfc":
                 parts.append(f"{c} AS {q(col.name + '_raw')}")
