@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from catalog.spec import DatasetSpec
 from expectations.reference import ensure_reference
-from expectations.rules import COMBINING_MARKS, RowCheck, compile_checks
+from expectations.rules import COMBINING_MARKS, RowCheck, compile_checks, groups
 from lgsp.config import Settings
 from warehouse import duck
 from warehouse.curate import INGESTED_COLUMN, RUN_COLUMN, curated_select
@@ -48,7 +48,9 @@ class CheckResult:
     description: str
     failed_rows: int
     gx_unexpected: int | None
+    """GX's count for the check's group (the declared spec check it belongs to)."""
     gx_success: bool | None
+    group: str = ""
 
 
 @dataclass
@@ -208,17 +210,19 @@ def run_gate(spec: DatasetSpec, run: RawRun, settings: Settings, use_gx: bool = 
             f"{result.curated_rows} + quarantined {result.quarantined_rows} + deletions "
             f"{result.deleted_rows}"
         )
-    for i, check in enumerate(checks):
-        failed = counts["per_check"][i]
-        gx_count, gx_ok = gx_counts.get(check.name, (None, None))
+    for group, failed in counts["per_group"].items():
+        gx_count, _ = gx_counts.get(group, (None, None))
         if use_gx and gx_count != failed:
             raise GateError(
-                f"{spec.id}: check {check.name}: Great Expectations found {gx_count} rows, "
+                f"{spec.id}: check {group}: Great Expectations found {gx_count} rows, "
                 f"the quarantine split {failed}: the two must agree"
             )
+    for i, check in enumerate(checks):
+        failed = counts["per_check"][i]
+        gx_count, gx_ok = gx_counts.get(check.group, (None, None))
         result.checks.append(CheckResult(check.name, check.rule, list(check.columns),
                                          check.severity, check.description, failed, gx_count,
-                                         gx_ok))
+                                         gx_ok, check.group))
         if check.severity == "critical" and failed:
             block.append(f"critical check {check.name} failed on {failed} row(s)")
     rate = result.quarantined_rows / max(1, result.raw_rows - result.deleted_rows)
@@ -258,7 +262,13 @@ def _split(spec: DatasetSpec, run: RawRun, source: str, tombstones: str,
             f"FROM {src} WHERE len(_reasons) > 0 ORDER BY {q(ROW_COLUMN)}) "
             f"TO '{out / QUARANTINE_FILE}' (FORMAT parquet, COMPRESSION zstd)"
         )
-        per = ", ".join(f"count(*) FILTER (WHERE {q('_chk_' + str(i))})" for i in range(len(checks)))
+        index = {id(c): i for i, c in enumerate(checks)}
+        grouped = groups(checks)
+        per = ", ".join(
+            [f"count(*) FILTER (WHERE {q('_chk_' + str(i))})" for i in range(len(checks))]
+            + ["count(*) FILTER (WHERE "
+               + " OR ".join(q("_chk_" + str(index[id(m)])) for m in members) + ")"
+               for members in grouped.values()])
         nfc = " + ".join(
             f"count(*) FILTER (WHERE regexp_matches({q(c)}, '[{COMBINING_MARKS}]'))"
             for c in nfc_cols
@@ -270,9 +280,10 @@ def _split(spec: DatasetSpec, run: RawRun, source: str, tombstones: str,
         ).fetchone()
     checked.unlink()
     assert row is not None and deleted is not None
+    values = [int(v) for v in row[3:]]
     return {"curated": int(row[0]), "quarantined": int(row[1]), "normalised": int(row[2]),
-            "deleted": int(deleted[0]),
-            "per_check": [int(v) for v in row[3:]]}
+            "deleted": int(deleted[0]), "per_check": values[:len(checks)],
+            "per_group": dict(zip(grouped, values[len(checks):], strict=True))}
 
 
 def _write(out: Path, result: GateResult) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from catalog.spec import Check, DatasetSpec
@@ -42,6 +42,8 @@ class RowCheck:
     severity: str = "quarantine"
     description: str = ""
     derived: dict[str, str] = field(default_factory=dict)
+    group: str = ""
+    """The declared spec check this row check comes from (one GX expectation per group)."""
 
     def unexpected_rows_query(self, source: str) -> str:
         """Rows of `source` this check rejects (GX substitutes {batch} for source)."""
@@ -49,6 +51,24 @@ class RowCheck:
             extra = ", ".join(f"{expr} AS {q(name)}" for name, expr in self.derived.items())
             source = f"(SELECT *, {extra} FROM {source})"
         return f"SELECT * FROM {source} WHERE {self.bad_when}"
+
+
+def group_query(checks: list[RowCheck], source: str) -> str:
+    """Rows of `source` failing any of the checks (one GX expectation for a spec check)."""
+    derived: dict[str, str] = {}
+    for check in checks:
+        derived.update(check.derived)
+    if derived:
+        extra = ", ".join(f"{expr} AS {q(name)}" for name, expr in derived.items())
+        source = f"(SELECT *, {extra} FROM {source})"
+    return f"SELECT * FROM {source} WHERE " + " OR ".join(f"({c.bad_when})" for c in checks)
+
+
+def groups(checks: list[RowCheck]) -> dict[str, list[RowCheck]]:
+    out: dict[str, list[RowCheck]] = {}
+    for check in checks:
+        out.setdefault(check.group or check.name, []).append(check)
+    return out
 
 
 RuleFunction = Callable[[Check, RuleContext], list[RowCheck]]
@@ -471,7 +491,10 @@ def compile_checks(spec: DatasetSpec, communes_parquet: Path,
                 f"{spec.path or spec.id}: quality check rule {check.rule!r} is unknown; "
                 f"known rules: {', '.join(sorted(RULES))}"
             )
-        out.extend(RULES[check.rule](check, ctx))
+        group = f"{check.rule}:{'+'.join(check.target_columns)}"
+        if check.rule == "exists_in":
+            group += f":{check.params.get('dataset')}"
+        out.extend(replace(rc, group=group) for rc in RULES[check.rule](check, ctx))
     names = [c.name for c in out]
     dupes = {n for n in names if names.count(n) > 1}
     if dupes:
