@@ -164,6 +164,9 @@ def run_gate(spec: DatasetSpec, run: RawRun, settings: Settings, use_gx: bool = 
         )
     drift["missing_columns"] = sorted(set(drift.get("missing_columns", [])) | set(missing_optional)
                                       | set(missing_required))
+    if run.row_count == 0 and not spec.source.incremental and spec.source.connector != "derived":
+        block.append(f"full-refresh run {run.run_id} has no rows; the published table is kept "
+                     "(an empty source is more likely an outage than an empty registry)")
     if run.row_count < spec.quality.min_rows:
         block.append(f"row count {run.row_count} is below the minimum {spec.quality.min_rows}")
 

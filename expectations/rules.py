@@ -457,8 +457,10 @@ def exists_in(check: Check, ctx: RuleContext) -> list[RowCheck]:
             name=_check_name(check, other, col),
             rule="exists_in",
             columns=(col,),
-            bad_when=(f"({q(col)} IS NOT NULL{applies} AND NOT EXISTS "
-                      f"(SELECT 1 FROM {source} AS _ref WHERE _ref.{q(other_col)} = {q(col)}))"),
+            # Uncorrelated on purpose: a correlated subquery would bind an unqualified
+            # column of the same name to the referenced table, and never fail.
+            bad_when=(f"({q(col)} IS NOT NULL{applies} AND {q(col)} NOT IN "
+                      f"(SELECT {q(other_col)} FROM {source} WHERE {q(other_col)} IS NOT NULL))"),
             reason=f"'{col}: ' || {_shown(col)} || ' is not in {other}.{other_col}'",
             severity=check.severity,
             description=check.description or f"{col} exists in {other}.{other_col}",

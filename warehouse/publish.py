@@ -73,11 +73,12 @@ def _merge_curated(spec: DatasetSpec, settings: Settings, gate: GateResult) -> t
             f") WHERE NOT _deleted"
         )
         try:
-            with duck.connection() as con:
-                con.execute(
-                    f"COPY ({sql}) TO '{out_dir}' (FORMAT parquet, COMPRESSION zstd, "
-                    f"FILE_SIZE_BYTES '256MB', FILENAME_PATTERN 'part-{{i}}')"
-                )
+            if gate.raw_rows:  # an empty full refresh (e.g. no gaps left) empties the table
+                with duck.connection() as con:
+                    con.execute(
+                        f"COPY ({sql}) TO '{out_dir}' (FORMAT parquet, COMPRESSION zstd, "
+                        f"FILE_SIZE_BYTES '256MB', FILENAME_PATTERN 'part-{{i}}')"
+                    )
             new_files = sorted(str(p) for p in out_dir.glob("*.parquet"))
             props = {"lgsp.run_id": gate.run_id, "lgsp.published_rows": str(gate.curated_rows),
                      "lgsp.quarantined_rows": str(gate.quarantined_rows)}
@@ -117,6 +118,16 @@ def _record_quarantine(spec: DatasetSpec, settings: Settings, gate: GateResult) 
     iceberg.with_commit_retry(attempt)
 
 
+def _current_snapshot(spec: DatasetSpec, settings: Settings) -> tuple[int | None, int]:
+    catalog = iceberg.load_catalog(settings)
+    if not catalog.table_exists((iceberg.CURATED, spec.id)):
+        return None, 0
+    snapshot = catalog.load_table((iceberg.CURATED, spec.id)).current_snapshot()
+    if snapshot is None:
+        return None, 0
+    return snapshot.snapshot_id, int((snapshot.summary or {}).get("total-records", 0))
+
+
 def publish(spec: DatasetSpec, run: RawRun, gate: GateResult, settings: Settings) -> PublishResult:
     if gate.blocked:
         raise PublishBlocked(
@@ -124,8 +135,13 @@ def publish(spec: DatasetSpec, run: RawRun, gate: GateResult, settings: Settings
         )
     if gate.run_id != run.run_id:
         raise ValueError(f"gate result is for run {gate.run_id}, not {run.run_id}")
-    snapshot_id, total = _merge_curated(spec, settings, gate)
-    _record_quarantine(spec, settings, gate)
+    if gate.raw_rows or not spec.source.incremental:
+        snapshot_id, total = _merge_curated(spec, settings, gate)
+        _record_quarantine(spec, settings, gate)
+    else:
+        # Nothing new in the window: the table keeps its current snapshot, and only the
+        # watermark / file ledger moves on.
+        snapshot_id, total = _current_snapshot(spec, settings)
     until = run.manifest.get("window", {}).get("until")
     state = StateStore(settings.state_dir)
     watermark = datetime.fromisoformat(until) if until and spec.source.incremental else None
