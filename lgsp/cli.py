@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from typing import Annotated
 
@@ -25,7 +26,7 @@ app = typer.Typer(help="LGSP shared-data bus: registries -> quality gate -> cura
                   no_args_is_help=True, add_completion=False)
 airflow_app = typer.Typer(help="Airflow on the embedded defaults (SQLite, local dags/).")
 app.add_typer(airflow_app, name="airflow")
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 150)
 
 
 def _specs(settings: Settings, datasets: list[str] | None):  # type: ignore[no-untyped-def]
@@ -92,7 +93,7 @@ def run(
 
     if simulate:
         with console.status("starting the simulated registries"):
-            ctx = running_registries(size=size, seed=seed, only={s.id for s in chosen})
+            ctx = running_registries(size=size, seed=seed, datasets={s.id for s in chosen})
             urls = ctx.__enter__()
         try:
             for name, url in urls.items():

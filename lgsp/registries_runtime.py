@@ -3,8 +3,9 @@
 Each simulated registry is a package registries/<name>/ with a `simulation` module that
 defines `simulate(size: int, seed: int) -> ContextManager[dict[str, str]]`: it starts the
 registry (an HTTP service, a seeded database, a file-drop folder...) and yields the
-environment variables its dataset specs read (e.g. LGSP_POPULATION_URL). They are found by
-name, so a new registry is a new folder, not an edit here.
+environment variables its dataset specs read (e.g. LGSP_POPULATION_URL), and may list the
+dataset ids it serves in `DATASETS` (default: the package name). They are found by name, so a
+new registry is a new folder, not an edit here.
 """
 
 from __future__ import annotations
@@ -25,15 +26,21 @@ def simulation_names() -> list[str]:
     )
 
 
+def served_datasets(name: str) -> set[str]:
+    module = importlib.import_module(f"registries.{name}.simulation")
+    return set(getattr(module, "DATASETS", (name,)))
+
+
 @contextmanager
-def running_registries(size: int, seed: int, only: set[str] | None = None,
+def running_registries(size: int, seed: int, datasets: set[str] | None = None,
                        ) -> Iterator[dict[str, str]]:
-    """Start the simulated registries; yield the environment they export; stop on exit."""
+    """Start the simulated registries (those serving one of `datasets`, default all); yield
+    the environment they export; stop on exit."""
     exported: dict[str, str] = {}
     saved: dict[str, str | None] = {}
     with ExitStack() as stack:
         for name in simulation_names():
-            if only is not None and name not in only:
+            if datasets is not None and not served_datasets(name) & datasets:
                 continue
             module = importlib.import_module(f"registries.{name}.simulation")
             env = stack.enter_context(module.simulate(size=size, seed=seed))

@@ -12,6 +12,8 @@ from pathlib import Path
 from registries.business.drop import initial_drop
 
 ENV_FOLDER = "LGSP_BUSINESS_DROP_DIR"
+DATASETS = ("business_registry",)
+"""The dataset specs this simulation serves."""
 
 
 @contextmanager
