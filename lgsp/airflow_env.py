@@ -23,6 +23,9 @@ def airflow_environ(settings: Settings, api_port: int = 8080) -> dict[str, str]:
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        # The DAGs are generated from reviewed specs: they run once deployed (an operator
+        # pauses one in the UI), and downstream DAGs get queued when their input Assets change.
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__CORE__PARALLELISM": "4",
         "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "4",
         "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
@@ -46,6 +49,14 @@ def migrate(settings: Settings) -> None:
     env = {**os.environ, **airflow_environ(settings)}
     subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True,
                    stdout=subprocess.DEVNULL)
+
+
+def sync_dags(settings: Settings) -> None:
+    """Parse the dags folder and write the DAGs (and their Asset schedules) to the metadata
+    DB, as the DAG processor does: needed before asset events can queue consumer DAGs."""
+    env = {**os.environ, **airflow_environ(settings)}
+    subprocess.run([sys.executable, "-m", "airflow", "dags", "reserialize"], env=env, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def dag_test(settings: Settings, dag_id: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
