@@ -162,3 +162,25 @@ def test_group_table_is_configurable_per_check(spec, tmp_path):
     with pytest.raises(ValueError, match="must be digits 1-5"):
         RULES["card_level_for_group"](Check(rule="card_level_for_group", column="card_number",
                                             groups={"TE": [6]}), ctx)
+
+
+def test_employer_of_an_enterprise_employee_must_be_in_the_business_registry(
+        spec, settings, raw_run_factory):
+    """Cross-registry (warn): a DN-group member's employer is looked up in the published
+    business registry; a public body's employee (group HC) is not, and nothing is rejected."""
+    from tests.business.test_rules_business import GOOD as ENTERPRISE
+    from warehouse.publish import publish
+
+    business = get_spec("business_registry")
+    run = raw_run_factory(business, [ENTERPRISE])
+    publish(business, run, run_gate(business, run, settings, use_gx=False), settings)
+
+    known = member(employer_code=ENTERPRISE["enterprise_code"])
+    unknown = member(employer_code="0100233488")
+    bhxh = f"96{next(_serial):08d}"
+    public_body = member(bhxh_number=bhxh, card_number=f"HC496{bhxh}", employer_code="0100233488")
+    gate = run_gate(spec, raw_run_factory(spec, [known, unknown, public_body]), settings,
+                    use_gx=True, data_docs=False)
+    employer = next(c for c in gate.checks if c.name.startswith("exists_in:employer_code"))
+    assert (employer.severity, employer.failed_rows, employer.gx_unexpected) == ("warn", 1, 1)
+    assert (gate.curated_rows, gate.quarantined_rows) == (3, 0)
