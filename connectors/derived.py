@@ -66,7 +66,7 @@ class DerivedConnector:
         sql = self._resolved_sql(settings)
         expected = self.spec.column_names
         with duck.connection() as con:
-            reader = con.execute(sql).to_arrow_reader(BATCH_ROWS)
+            reader = con.sql(sql).to_arrow_reader(BATCH_ROWS)
             names = reader.schema.names
             self.drift.note(set(names), expected)
             ordered = [n for n in expected if n in names] + [n for n in names if n not in expected]

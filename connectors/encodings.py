@@ -218,7 +218,10 @@ _TOKEN = re.compile(r"[^\s0-9!-/:-@\[-`{-~]+")
 
 def is_syllable(word: str) -> bool:
     """One Vietnamese syllable: letters only, at most one tone mark, vowel marks only on the
-    vowels that take them, and onset + nucleus + coda of the language."""
+    vowels that take them, onset + nucleus + coda of the language, and written in lower
+    case, upper case or capitalised (a capital inside a word is a misread legacy byte)."""
+    if not (word.islower() or word.isupper() or word.istitle()):
+        return False
     decomposed = unicodedata.normalize("NFD", word.lower())
     tones = 0
     plain = []

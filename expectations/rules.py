@@ -7,6 +7,8 @@ Expectations runs (as UnexpectedRowsExpectation) and what the quarantine split e
 in one pass, so the gate's counts and the quarantine always agree.
 
 Rules register with @rule(name); a new rule is a new function, nothing else changes.
+Any check may carry `when:` (a SQL condition on the row, e.g. holder_type = 'person'): the
+check then applies only to rows where it holds.
 Values in the raw zone are strings as delivered; predicates are NULL-safe and skip NULLs
 except `not_null` (missing values are reported once, by that rule).
 """
@@ -496,7 +498,11 @@ def compile_checks(spec: DatasetSpec, communes_parquet: Path,
         group = f"{check.rule}:{'+'.join(check.target_columns)}"
         if check.rule == "exists_in":
             group += f":{check.params.get('dataset')}"
-        out.extend(replace(rc, group=group) for rc in RULES[check.rule](check, ctx))
+        when = check.params.get("when") if check.rule != "exists_in" else None
+        for rc in RULES[check.rule](check, ctx):
+            if when:  # the check applies only to rows where `when` holds
+                rc = replace(rc, bad_when=f"(coalesce(({when}), false) AND {rc.bad_when})")
+            out.append(replace(rc, group=group))
     names = [c.name for c in out]
     dupes = {n for n in names if names.count(n) > 1}
     if dupes:

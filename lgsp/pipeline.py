@@ -65,6 +65,7 @@ def extract(spec: DatasetSpec, settings: Settings, run_id: str | None = None,
     except BaseException:
         writer.abort()
         raise
+    writer.source = connector.describe()  # as it ended: files read, pages, tombstones
     return writer.commit(
         schema_drift=connector.drift.as_dict(),
         state_update=connector.pending_state(),

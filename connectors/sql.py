@@ -1,0 +1,358 @@
+"""The `sql` transport: a table of a registry's relational database (PostgreSQL or
+MariaDB/MySQL), pulled incrementally.
+
+Parameters (spec `source.params`):
+  dsn         SQLAlchemy-style URL: postgresql://user@host:port/db or
+              mysql+pymysql://user:password@host:port/db (mariadb+pymysql:// too)
+  table       the table to read
+  key         key columns (default: the spec's primary key)
+  updated_at  the change timestamp column, the watermark (default: the spec's order_by)
+  batch_rows  rows per keyset page (default 100000)
+  deletes     optional tombstone table the registry writes on delete:
+              {table, table_column, key_column, deleted_at_column}; rows whose
+              `table_column` equals this table and whose `deleted_at` falls in the window
+              become tombstones (`_deleted` = "true", the key and order_by set)
+  naive_timezone  offset of timestamps stored without a zone (MariaDB DATETIME), "+00:00"
+
+How it reads: keyset pagination on (updated_at, key) inside the window
+(since, until], ordered by the index the registry keeps on those columns, so every page is
+an index range scan, a page never repeats or skips a row, and an interrupted extract can
+resume from the last key. Each page streams from the server: on PostgreSQL as
+`COPY (SELECT ...) TO STDOUT` in CSV, parsed by Arrow's C++ CSV reader; on MariaDB through an
+unbuffered server-side cursor (pymysql SSCursor) read in chunks. Memory is one page.
+Every value is delivered as text (timestamps ISO 8601 with their offset, in UTC).
+Columns the table has beyond the spec are kept and reported as drift; spec columns the
+table lacks are reported (the gate blocks if a required one is missing). A lost connection or
+a dropped table fails the extract with a message naming the source, table and rows read.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from sqlalchemy.engine import make_url
+
+from catalog.spec import DatasetSpec
+from connectors.base import DELETED_COLUMN, ConnectorError, SchemaDrift, Window
+from connectors.registry import register
+from connectors.state import DatasetState
+
+DEFAULT_BATCH_ROWS = 100_000
+MARIADB_CHUNK = 10_000
+
+
+class SqlConnector:
+    def __init__(self, spec: DatasetSpec, params: dict[str, Any]) -> None:
+        self.spec = spec
+        self.drift = SchemaDrift()
+        if "dsn" not in params or "table" not in params:
+            raise ConnectorError(f"{spec.path or spec.id}: source.params needs 'dsn' and 'table'")
+        self.url = make_url(str(params["dsn"]))
+        backend = self.url.get_backend_name()
+        if backend not in ("postgresql", "mysql", "mariadb"):
+            raise ConnectorError(f"{spec.id}: source.params.dsn: unsupported database "
+                                 f"{backend!r} (postgresql, mysql or mariadb)")
+        self.backend = "postgresql" if backend == "postgresql" else "mariadb"
+        self.table = str(params["table"])
+        self.key = [str(k) for k in params.get("key", spec.primary_key)]
+        self.updated_at = str(params.get("updated_at") or spec.order_by or "updated_at")
+        self.batch_rows = int(params.get("batch_rows", DEFAULT_BATCH_ROWS))
+        self.deletes = dict(params["deletes"]) if params.get("deletes") else None
+        self.naive_tz = str(params.get("naive_timezone", "+00:00"))
+        self.rows = 0
+        self.tombstones = 0
+        self.pages = 0
+
+    @property
+    def where(self) -> str:
+        """The source, for messages: database URL without password, and the table."""
+        return f"{self.url.render_as_string(hide_password=True)} table {self.table}"
+
+    def describe(self) -> dict[str, Any]:
+        return {"connector": "sql", "dsn": self.url.render_as_string(hide_password=True),
+                "table": self.table, "key": self.key, "updated_at": self.updated_at,
+                "pages": self.pages, "rows": self.rows, "tombstones": self.tombstones,
+                "deletes": bool(self.deletes)}
+
+    def pending_state(self) -> dict[str, Any]:
+        return {}
+
+    # --- reading -----------------------------------------------------------------
+    def extract(self, window: Window, state: DatasetState) -> Iterator[pa.RecordBatch]:
+        reader = _PostgresReader(self) if self.backend == "postgresql" else _MariaDbReader(self)
+        try:
+            with reader:
+                columns = reader.columns()
+                missing = [c for c in [self.updated_at, *self.key] if c not in columns]
+                if missing:
+                    raise ConnectorError(
+                        f"{self.spec.id}: {self.where}: column(s) {', '.join(missing)} needed for "
+                        f"incremental keyset reads are not in the table (columns: {', '.join(columns)})")
+                self.drift.note(set(columns), self.spec.column_names)
+                names = ([c for c in self.spec.column_names if c in columns]
+                         + [c for c in columns if c not in self.spec.column_names])
+                yield from self._pages(reader, names, window)
+                if self.deletes:
+                    yield from self._tombstones(reader, window)
+        except ConnectorError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - driver errors become one clear message
+            if not reader.is_driver_error(exc):
+                raise
+            raise ConnectorError(
+                f"{self.spec.id}: {self.where}: read failed after {self.rows:,} rows "
+                f"({self.pages} pages): {type(exc).__name__}: {str(exc).strip()}") from exc
+
+    def _pages(self, reader: _Reader, names: list[str], window: Window) -> Iterator[pa.RecordBatch]:
+        order = [self.updated_at, *self.key]
+        last: list[str] | None = None
+        while True:
+            table = reader.page(names, order, window, last)
+            self.pages += 1
+            if table.num_rows:
+                self.rows += table.num_rows
+                yield from table.to_batches()
+                tail = table.slice(table.num_rows - 1).to_pylist()[0]
+                last = [tail[c] for c in order]
+            if table.num_rows < self.batch_rows:
+                return
+
+    def _tombstones(self, reader: _Reader, window: Window) -> Iterator[pa.RecordBatch]:
+        assert self.deletes is not None
+        if len(self.key) != 1:
+            raise ConnectorError(f"{self.spec.id}: deletes: a tombstone table holds one key "
+                                 f"column; this table's key is {self.key}")
+        table = reader.tombstones(window)
+        self.tombstones = table.num_rows
+        if not table.num_rows:
+            return
+        tombstones = pa.table({
+            self.key[0]: table.column(0), self.updated_at: table.column(1),
+            DELETED_COLUMN: pa.array(["true"] * table.num_rows, pa.string())})
+        yield from tombstones.to_batches()
+
+
+class _Reader:
+    """One open connection to the source, reading pages as Arrow tables of strings."""
+
+    def __init__(self, connector: SqlConnector) -> None:
+        self.c = connector
+
+    def __enter__(self) -> _Reader:
+        raise NotImplementedError
+
+    def __exit__(self, *exc: object) -> None:
+        raise NotImplementedError
+
+    def is_driver_error(self, exc: BaseException) -> bool:
+        raise NotImplementedError
+
+    def columns(self) -> list[str]:
+        raise NotImplementedError
+
+    def page(self, names: list[str], order: list[str], window: Window,
+             last: list[str] | None) -> pa.Table:
+        raise NotImplementedError
+
+    def tombstones(self, window: Window) -> pa.Table:
+        raise NotImplementedError
+
+
+def _keyset_sql(order: list[str], quote: Any) -> str:
+    """(a, b, c) > (x, y, z) written out lexicographically (MariaDB does not use an index for
+    row comparisons); parameters: x; x, y; x, y, z."""
+    terms = []
+    for i, col in enumerate(order):
+        eq = [f"{quote(order[j])} = %s" for j in range(i)]
+        terms.append("(" + " AND ".join([*eq, f"{quote(col)} > %s"]) + ")")
+    return "(" + " OR ".join(terms) + ")"
+
+
+class _PostgresReader(_Reader):
+    def __enter__(self) -> _PostgresReader:
+        import psycopg
+
+        u = self.c.url
+        self.psycopg = psycopg
+        try:
+            self.con = psycopg.connect(
+                host=u.host or "127.0.0.1", port=u.port or 5432, user=u.username,
+                password=u.password, dbname=u.database, connect_timeout=10,
+                options="-c TimeZone=UTC -c DateStyle=ISO", autocommit=True)
+        except psycopg.Error as exc:
+            raise ConnectorError(f"{self.c.spec.id}: cannot connect to {self.c.where}: "
+                                 f"{str(exc).strip()}") from exc
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.con.close()
+
+    def is_driver_error(self, exc: BaseException) -> bool:
+        return isinstance(exc, self.psycopg.Error)
+
+    def _q(self, name: str) -> str:
+        return '"' + name.replace('"', '""') + '"'
+
+    def columns(self) -> list[str]:
+        with self.con.cursor() as cur:
+            cur.execute("SELECT 1 FROM information_schema.tables WHERE table_name = %s",
+                        (self.c.table,))
+            if cur.fetchone() is None:
+                raise ConnectorError(f"{self.c.spec.id}: {self.c.where}: the table does not exist")
+            cur.execute(f"SELECT * FROM {self._q(self.c.table)} LIMIT 0")
+            return [d.name for d in cur.description or []]
+
+    def _copy(self, select: str, params: list[object], names: list[str]) -> pa.Table:
+        from psycopg import sql
+
+        statement = sql.SQL(f"COPY ({select}) TO STDOUT (FORMAT csv)").format(
+            *[sql.Literal(p) for p in params])
+        buffer = io.BytesIO()
+        with self.con.cursor() as cur, cur.copy(statement) as copy:
+            for chunk in copy:
+                buffer.write(chunk)
+        if not buffer.tell():
+            return pa.table({n: pa.array([], pa.string()) for n in names})
+        buffer.seek(0)
+        return pacsv.read_csv(
+            buffer,
+            read_options=pacsv.ReadOptions(column_names=names, block_size=8 << 20),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: pa.string() for n in names}, strings_can_be_null=True,
+                quoted_strings_can_be_null=False, null_values=[""]),
+        )
+
+    def _window(self, column: str, window: Window) -> tuple[str, list[object]]:
+        clauses, params = [f"{self._q(column)} <= {{}}::timestamptz"], [window.until.isoformat()]
+        if window.since is not None:
+            clauses.insert(0, f"{self._q(column)} > {{}}::timestamptz")
+            params.insert(0, window.since.isoformat())
+        return " AND ".join(clauses), params
+
+    def page(self, names: list[str], order: list[str], window: Window,
+             last: list[str] | None) -> pa.Table:
+        where, params = self._window(order[0], window)
+        if last is not None:  # a row comparison: PostgreSQL turns it into an index range
+            marks = ", ".join(["{}::timestamptz", *["{}"] * (len(order) - 1)])
+            where += f" AND ({', '.join(self._q(o) for o in order)}) > ({marks})"
+            params += last
+        cols = ", ".join(f"{self._q(n)}::text" for n in names)
+        select = (f"SELECT {cols} FROM {self._q(self.c.table)} WHERE {where} "
+                  f"ORDER BY {', '.join(self._q(o) for o in order)} LIMIT {self.c.batch_rows}")
+        return self._copy(select, params, names)
+
+    def tombstones(self, window: Window) -> pa.Table:
+        d = self.c.deletes or {}
+        stamp = str(d.get("deleted_at_column", "deleted_at"))
+        where, params = self._window(stamp, window)
+        select = (f"SELECT {self._q(str(d.get('key_column', 'record_key')))}::text, "
+                  f"{self._q(stamp)}::text FROM {self._q(str(d.get('table', 'deleted_records')))} "
+                  f"WHERE {self._q(str(d.get('table_column', 'table_name')))} = {{}} AND {where} "
+                  f"ORDER BY {self._q(stamp)}")
+        return self._copy(select, [self.c.table, *params], ["key", "deleted_at"])
+
+
+class _MariaDbReader(_Reader):
+    def __enter__(self) -> _MariaDbReader:
+        import pymysql
+        import pymysql.cursors
+
+        u = self.c.url
+        self.pymysql = pymysql
+        try:
+            self.con = pymysql.connect(
+                host=u.host or "127.0.0.1", port=u.port or 3306, user=u.username or "root",
+                password=u.password or "", database=u.database, charset="utf8mb4",
+                connect_timeout=10, cursorclass=pymysql.cursors.SSCursor, autocommit=True)
+        except pymysql.Error as exc:
+            raise ConnectorError(f"{self.c.spec.id}: cannot connect to {self.c.where}: {exc}") from exc
+        with self.con.cursor() as cur:
+            cur.execute("SET time_zone = '+00:00'")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.con.close()
+        except self.pymysql.Error:
+            pass
+
+    def is_driver_error(self, exc: BaseException) -> bool:
+        return isinstance(exc, self.pymysql.Error)
+
+    def _q(self, name: str) -> str:
+        return "`" + name.replace("`", "``") + "`"
+
+    def columns(self) -> list[str]:
+        with self.con.cursor() as cur:
+            cur.execute("SELECT column_name FROM information_schema.columns WHERE "
+                        "table_schema = DATABASE() AND table_name = %s ORDER BY ordinal_position",
+                        (self.c.table,))
+            names = [str(r[0]) for r in cur.fetchall()]
+        if not names:
+            raise ConnectorError(f"{self.c.spec.id}: {self.c.where}: the table does not exist")
+        return names
+
+    def _text(self, value: object) -> str | None:
+        if value is None or isinstance(value, str):
+            return value
+        if isinstance(value, datetime):
+            text = value.isoformat(sep=" ")
+            return text if value.tzinfo else text + self.c.naive_tz
+        if isinstance(value, bytes):
+            return value.decode("utf-8")
+        return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+    def _stream(self, sql: str, params: list[object], names: list[str]) -> pa.Table:
+        columns: list[list[str | None]] = [[] for _ in names]
+        with self.con.cursor() as cur:
+            cur.execute(sql, params)
+            while rows := cur.fetchmany(MARIADB_CHUNK):
+                for row in rows:
+                    for i, value in enumerate(row):
+                        columns[i].append(self._text(value))
+        return pa.table([pa.array(c, pa.string()) for c in columns], names=names)
+
+    def _window(self, column: str, window: Window) -> tuple[str, list[object]]:
+        def naive(ts: datetime) -> str:
+            return ts.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
+
+        clauses, params = [f"{self._q(column)} <= %s"], [naive(window.until)]
+        if window.since is not None:
+            clauses.insert(0, f"{self._q(column)} > %s")
+            params.insert(0, naive(window.since))
+        return " AND ".join(clauses), params
+
+    def page(self, names: list[str], order: list[str], window: Window,
+             last: list[str] | None) -> pa.Table:
+        where, params = self._window(order[0], window)
+        if last is not None:
+            stamp = last[0].removesuffix(self.c.naive_tz) if last[0] else last[0]
+            values = [stamp, *last[1:]]
+            where += " AND " + _keyset_sql(order, self._q)
+            for i in range(len(order)):
+                params += values[: i + 1]
+        sql = (f"SELECT {', '.join(self._q(n) for n in names)} FROM {self._q(self.c.table)} "
+               f"WHERE {where} ORDER BY {', '.join(self._q(o) for o in order)} "
+               f"LIMIT {self.c.batch_rows}")
+        return self._stream(sql, params, names)
+
+    def tombstones(self, window: Window) -> pa.Table:
+        d = self.c.deletes or {}
+        stamp = str(d.get("deleted_at_column", "deleted_at"))
+        where, params = self._window(stamp, window)
+        sql = (f"SELECT {self._q(str(d.get('key_column', 'record_key')))}, {self._q(stamp)} "
+               f"FROM {self._q(str(d.get('table', 'deleted_records')))} "
+               f"WHERE {self._q(str(d.get('table_column', 'table_name')))} = %s AND {where} "
+               f"ORDER BY {self._q(stamp)}")
+        return self._stream(sql, [self.c.table, *params], ["key", "deleted_at"])
+
+
+@register("sql")
+def build_sql(spec: DatasetSpec, params: dict[str, Any]) -> SqlConnector:
+    return SqlConnector(spec, params)
