@@ -45,20 +45,38 @@ def population_summary(rows: list[dict]) -> Table:
     return table
 
 
+def land_summary(rows: list[dict]) -> Table:
+    ours = next(r for r in rows if r["approach"] == "lgsp")
+    dlt = [r for r in rows if r["approach"].startswith("dlt")]
+    fastest = max(dlt, key=lambda r: r["rows"] / r["seconds"])
+    pyarrow = next(r for r in dlt if "pyarrow" in r["approach"])
+    table = Table("measure", "value", "target", title="Land: SQL connector vs dlt")
+    table.add_row("lgsp rows/s vs dlt's fastest", f"{ours['rows'] / ours['seconds']:,.0f} vs "
+                  f"{fastest['rows'] / fastest['seconds']:,.0f} ({fastest['approach']})", ">= 1x")
+    table.add_row("lgsp peak MB vs dlt pyarrow", f"{ours['peak_mb']:.0f} vs {pyarrow['peak_mb']:.0f}",
+                  "<= 1x")
+    return table
+
+
 @app.command()
 def main(which: Annotated[str, typer.Argument()] = "population",
-         size: Annotated[int, typer.Option()] = 1_200_000) -> None:
+         size: Annotated[int | None, typer.Option(
+             help="people (population, default 1.2 M) or parcels (land, default 1 M)")] = None,
+         ) -> None:
     RESULTS.mkdir(exist_ok=True)
     if which == "population":
         from bench.population import main as run
 
+        size = size or 1_200_000
         rows = run(size=size)
         console.print(_table(f"Population registry, {size:,} people", rows))
         console.print(population_summary(rows))
     elif which == "land":
-        from bench.land_sql import run as run_land  # type: ignore[import-not-found]
+        from bench.land_sql import run as run_land
 
+        size = size or 1_000_000
         rows = run_land(size)
+        console.print(land_summary(rows))
         console.print(_table(f"Land registry through SQL, {size:,} parcels", rows))
     else:
         raise typer.BadParameter(f"unknown benchmark {which!r}: population or land")
