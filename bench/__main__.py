@@ -46,15 +46,23 @@ def population_summary(rows: list[dict]) -> Table:
 
 
 def land_summary(rows: list[dict]) -> Table:
-    ours = next(r for r in rows if r["approach"] == "lgsp")
-    dlt = [r for r in rows if r["approach"].startswith("dlt")]
-    fastest = max(dlt, key=lambda r: r["rows"] / r["seconds"])
-    pyarrow = next(r for r in dlt if "pyarrow" in r["approach"])
-    table = Table("measure", "value", "target", title="Land: SQL connector vs dlt")
-    table.add_row("lgsp rows/s vs dlt's fastest", f"{ours['rows'] / ours['seconds']:,.0f} vs "
-                  f"{fastest['rows'] / fastest['seconds']:,.0f} ({fastest['approach']})", ">= 1x")
-    table.add_row("lgsp peak MB vs dlt pyarrow", f"{ours['peak_mb']:.0f} vs {pyarrow['peak_mb']:.0f}",
-                  "<= 1x")
+    """Ours (SQL -> raw Parquet) against each dlt backend, end to end (extract + normalize +
+    load to Parquet) and, stricter, against dlt's extract step alone."""
+    ours = next(r for r in rows if r["approach"] == "lgsp")  # "setup" rows are not compared
+    rate = ours["rows"] / ours["seconds"]
+    table = Table("contender", "rows/s end to end", "rows/s extract only", "peak MB",
+                  "lgsp faster by", title="Land: SQL connector vs dlt (target: faster than the "
+                  "fastest backend, memory <= pyarrow backend)")
+    table.add_row("lgsp", f"{rate:,.0f}", f"{rate:,.0f}", f"{ours['peak_mb']:.0f}", "")
+    for approach in sorted({r["approach"] for r in rows if r["approach"].startswith("dlt")}):
+        stages = [r for r in rows if r["approach"] == approach]
+        extract = stages[0]
+        total = sum(r["seconds"] for r in stages)
+        table.add_row(approach, f"{ours['rows'] / total:,.0f}",
+                      f"{ours['rows'] / extract['seconds']:,.0f}",
+                      f"{max(r['peak_mb'] for r in stages):.0f}",
+                      f"{total / ours['seconds']:.1f}x "
+                      f"(extract only {extract['seconds'] / ours['seconds']:.1f}x)")
     return table
 
 

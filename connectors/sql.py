@@ -29,6 +29,8 @@ a dropped table fails the extract with a message naming the source, table and ro
 from __future__ import annotations
 
 import io
+import queue
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -44,6 +46,7 @@ from connectors.state import DatasetState
 
 DEFAULT_BATCH_ROWS = 100_000
 MARIADB_CHUNK = 10_000
+PREFETCH_PAGES = 2
 
 
 class SqlConnector:
@@ -105,22 +108,55 @@ class SqlConnector:
             if not reader.is_driver_error(exc):
                 raise
             raise ConnectorError(
-                f"{self.spec.id}: {self.where}: read failed after {self.rows:,} rows "
-                f"({self.pages} pages): {type(exc).__name__}: {str(exc).strip()}") from exc
+                f"{self.spec.id}: {self.where}: read failed after {self.rows:,} rows: "
+                f"{type(exc).__name__}: {str(exc).strip()}") from exc
 
-    def _pages(self, reader: _Reader, names: list[str], window: Window) -> Iterator[pa.RecordBatch]:
+    def _page_tables(self, reader: _Reader, names: list[str], window: Window,
+                     stop: threading.Event) -> Iterator[pa.Table]:
         order = [self.updated_at, *self.key]
         last: list[str] | None = None
-        while True:
+        while not stop.is_set():
             table = reader.page(names, order, window, last)
-            self.pages += 1
-            if table.num_rows:
-                self.rows += table.num_rows
-                yield from table.to_batches()
-                tail = table.slice(table.num_rows - 1).to_pylist()[0]
-                last = [tail[c] for c in order]
+            yield table
             if table.num_rows < self.batch_rows:
                 return
+            tail = table.slice(table.num_rows - 1).to_pylist()[0]
+            last = [tail[c] for c in order]
+
+    def _pages(self, reader: _Reader, names: list[str], window: Window) -> Iterator[pa.RecordBatch]:
+        """Pages in order; the next page is read (by the database, in a thread) while the
+        caller writes this one, so the database and the Parquet writer work at once."""
+        pages: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=PREFETCH_PAGES)
+        stop = threading.Event()
+
+        def produce() -> None:
+            try:
+                for table in self._page_tables(reader, names, window, stop):
+                    pages.put(("page", table))
+                pages.put(("end", None))
+            except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+                pages.put(("error", exc))
+
+        worker = threading.Thread(target=produce, name=f"sql-pages-{self.spec.id}", daemon=True)
+        worker.start()
+        try:
+            while True:
+                kind, item = pages.get()
+                if kind == "error":
+                    raise item
+                if kind == "end":
+                    return
+                self.pages += 1
+                self.rows += item.num_rows
+                yield from item.to_batches()
+        finally:
+            stop.set()
+            while worker.is_alive():  # unblock a producer waiting on a full queue
+                try:
+                    pages.get(timeout=0.1)
+                except queue.Empty:
+                    pass
+            worker.join()
 
     def _tombstones(self, reader: _Reader, window: Window) -> Iterator[pa.RecordBatch]:
         assert self.deletes is not None
@@ -229,9 +265,9 @@ class _PostgresReader(_Reader):
         )
 
     def _window(self, column: str, window: Window) -> tuple[str, list[object]]:
-        clauses, params = [f"{self._q(column)} <= {{}}::timestamptz"], [window.until.isoformat()]
+        clauses, params = [f"t.{self._q(column)} <= {{}}::timestamptz"], [window.until.isoformat()]
         if window.since is not None:
-            clauses.insert(0, f"{self._q(column)} > {{}}::timestamptz")
+            clauses.insert(0, f"t.{self._q(column)} > {{}}::timestamptz")
             params.insert(0, window.since.isoformat())
         return " AND ".join(clauses), params
 
@@ -240,21 +276,23 @@ class _PostgresReader(_Reader):
         where, params = self._window(order[0], window)
         if last is not None:  # a row comparison: PostgreSQL turns it into an index range
             marks = ", ".join(["{}::timestamptz", *["{}"] * (len(order) - 1)])
-            where += f" AND ({', '.join(self._q(o) for o in order)}) > ({marks})"
+            where += f" AND ({', '.join('t.' + self._q(o) for o in order)}) > ({marks})"
             params += last
-        cols = ", ".join(f"{self._q(n)}::text" for n in names)
-        select = (f"SELECT {cols} FROM {self._q(self.c.table)} WHERE {where} "
-                  f"ORDER BY {', '.join(self._q(o) for o in order)} LIMIT {self.c.batch_rows}")
+        # Qualified with the table alias: a bare name in ORDER BY would be the ::text output
+        # column, sorted as text and without the (updated_at, key) index.
+        cols = ", ".join(f"t.{self._q(n)}::text AS {self._q(n)}" for n in names)
+        select = (f"SELECT {cols} FROM {self._q(self.c.table)} AS t WHERE {where} "
+                  f"ORDER BY {', '.join('t.' + self._q(o) for o in order)} LIMIT {self.c.batch_rows}")
         return self._copy(select, params, names)
 
     def tombstones(self, window: Window) -> pa.Table:
         d = self.c.deletes or {}
         stamp = str(d.get("deleted_at_column", "deleted_at"))
         where, params = self._window(stamp, window)
-        select = (f"SELECT {self._q(str(d.get('key_column', 'record_key')))}::text, "
-                  f"{self._q(stamp)}::text FROM {self._q(str(d.get('table', 'deleted_records')))} "
-                  f"WHERE {self._q(str(d.get('table_column', 'table_name')))} = {{}} AND {where} "
-                  f"ORDER BY {self._q(stamp)}")
+        select = (f"SELECT t.{self._q(str(d.get('key_column', 'record_key')))}::text, "
+                  f"t.{self._q(stamp)}::text FROM {self._q(str(d.get('table', 'deleted_records')))} "
+                  f"AS t WHERE t.{self._q(str(d.get('table_column', 'table_name')))} = {{}} "
+                  f"AND {where} ORDER BY t.{self._q(stamp)}")
         return self._copy(select, [self.c.table, *params], ["key", "deleted_at"])
 
 
