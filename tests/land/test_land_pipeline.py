@@ -29,8 +29,11 @@ def _nothing_published(settings, dataset: str) -> None:
     assert not [p for p in (settings.raw_dir / dataset).glob("*") if not p.name.startswith(".")]
 
 
-def test_parcels_defects_values_incremental_deletes_and_rerun(db, land_data, settings):
-    spec = spec_for("land_parcels", db, batch_rows=250)  # several keyset pages
+@pytest.mark.parametrize("paging", ["keyset", "auto"])
+def test_parcels_defects_values_incremental_deletes_and_rerun(db, land_data, settings, paging):
+    # keyset: every read in pages of 250 rows; auto: the first (unbounded) window as one
+    # ordered server-side stream cut into 250-row batches, later windows in keyset pages.
+    spec = spec_for("land_parcels", db, batch_rows=250, paging=paging)
     first = pipeline.run_dataset(spec, settings, use_gx=False, until=LOADED)
     assert first.extracted == len(land_data.parcels) and not first.blocked
     rejected = {key.split(":", 1)[1] for key, kind in land_data.defects.items()
@@ -60,6 +63,8 @@ def test_parcels_defects_values_incremental_deletes_and_rerun(db, land_data, set
     changes = db.advance(LOADED + timedelta(days=5), seed=1, updates=7, new=4, deletes=10)
     second = pipeline.run_dataset(spec, settings, use_gx=False, until=LOADED + timedelta(days=30))
     assert second.extracted == len(changes.updated_parcels) + 4 + len(changes.deleted_parcels)
+    first_run = RawRun.load(settings.raw_dir / "land_parcels" / first.run_id)
+    assert first_run.manifest["source"]["pages"] == 3  # 600 rows in 250-row pages or batches
     run = RawRun.load(settings.raw_dir / "land_parcels" / second.run_id)
     assert run.manifest["source"]["tombstones"] == len(changes.deleted_parcels) > 0
     keys = {r[0] for r in curated_connection(settings).execute(
@@ -129,7 +134,9 @@ def test_schema_drift_new_column_kept_missing_required_column_blocks(pg, land_da
 
 def test_source_going_away_mid_extract_publishes_nothing_and_next_run_completes(db, land_data,
                                                                                 settings):
-    spec = spec_for("land_parcels", db, batch_rows=50)
+    # Keyset pages: each page is its own query, so the kill lands between pages (a small
+    # table read as one stream would already sit in the socket buffer).
+    spec = spec_for("land_parcels", db, batch_rows=50, paging="keyset")
     killed = []
 
     def kill_the_connection_after_the_first_page(rows: int) -> None:
