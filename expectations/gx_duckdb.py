@@ -96,8 +96,10 @@ def run_suite(
     column_names: list[str],
     min_rows: int,
     project_dir: Path | None = None,
+    database: Path | None = None,
 ) -> SuiteOutcome:
-    """Validate `source_sql` (a DuckDB SELECT over the raw run) with a suite of one
+    """Validate `source_sql` (a DuckDB SELECT over the raw run, in `database` or an
+    in-memory DuckDB) with a suite of one
     expectation per declared spec check (its row checks OR-ed), in GX, SQL pushed down to
     DuckDB. Outcomes are named by group. Builds Data Docs when project_dir is set."""
     enable_duckdb()
@@ -113,7 +115,13 @@ def run_suite(
     for existing in list(context.data_sources.all()):
         if existing == name:
             context.data_sources.delete(name)
-    datasource = context.data_sources.add_sql(name=name, connection_string="duckdb:///:memory:")
+    url = f"duckdb:///{database}" if database is not None else "duckdb:///:memory:"
+    from warehouse.duck import DEFAULT_MEMORY_LIMIT, DEFAULT_THREADS
+
+    datasource = context.data_sources.add_sql(
+        name=name, connection_string=url,
+        kwargs={"connect_args": {"config": {"memory_limit": DEFAULT_MEMORY_LIMIT,
+                                            "threads": DEFAULT_THREADS}}})
     asset = datasource.add_query_asset(name=f"{dataset}_raw", query=source_sql)
     batch = asset.add_batch_definition_whole_table("run")
 

@@ -30,6 +30,8 @@ PROBE = textwrap.dedent(
             "retries": sorted({t.retries for t in dag.tasks}),
             "outlets": sorted(str(getattr(o, "uri", o)) for t in dag.tasks for o in t.outlets),
             "schedule": str(getattr(dag.timetable, "description", "")),
+            "asset_inputs": sorted(a.uri for a in getattr(
+                getattr(dag.timetable, "asset_condition", None), "objects", []) or []),
             "max_active_runs": dag.max_active_runs,
         }
     print(json.dumps(out))
@@ -73,6 +75,14 @@ def test_each_spec_dag_has_extract_validate_publish(parsed):
         assert dag["retries"] == [2]
         assert dag["outlets"] == [f"lgsp://curated/{spec.id}"]
         assert dag["max_active_runs"] == 1
+
+
+def test_derived_datasets_run_when_any_input_publishes(parsed):
+    derived = [s for s in load_specs() if s.source.inputs]
+    assert {s.id for s in derived} >= {"person_linked", "gaps"}
+    for spec in derived:
+        dag = parsed["dags"][f"lgsp_{spec.id}"]
+        assert dag["asset_inputs"] == sorted(f"lgsp://curated/{i}" for i in spec.source.inputs)
 
 
 def test_a_new_spec_file_gives_a_new_dag_without_code_changes(tmp_path):
