@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from connectors.base import (
     Window,
     records_to_batch,
 )
+from connectors.prefetch import prefetched
 from connectors.registry import register
 from connectors.state import DatasetState
 
@@ -212,14 +214,19 @@ class RestConnector:
         if self.until_param:
             params[self.until_param] = _iso(window.until)
         expected = self.spec.column_names
-        next_params: dict[str, Any] | None = params
-        while next_params is not None:
-            body = self._get(next_params)
-            self.pages += 1
-            records = body[self.data_field]
+
+        def pages(stop: threading.Event) -> Iterator[list[dict[str, Any]]]:
+            next_params: dict[str, Any] | None = params
+            while next_params is not None and not stop.is_set():
+                body = self._get(next_params)
+                self.pages += 1
+                yield body[self.data_field]
+                next_params = self.paginator.get_next(body, next_params)
+
+        # The registry prepares the next page while this one becomes an Arrow batch.
+        for records in prefetched(pages, depth=2, name=f"rest-pages-{self.spec.id}"):
             if records:
                 yield records_to_batch(records, expected, self.drift)
-            next_params = self.paginator.get_next(body, next_params)
 
 
 def _iso(value: Any) -> str:

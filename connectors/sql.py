@@ -38,7 +38,6 @@ a dropped table fails the extract with a message naming the source, table and ro
 from __future__ import annotations
 
 import io
-import queue
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -50,6 +49,7 @@ from sqlalchemy.engine import make_url
 
 from catalog.spec import DatasetSpec
 from connectors.base import DELETED_COLUMN, ConnectorError, SchemaDrift, Window
+from connectors.prefetch import prefetched
 from connectors.registry import register
 from connectors.state import DatasetState
 
@@ -142,37 +142,12 @@ class SqlConnector:
     def _pages(self, reader: _Reader, names: list[str], window: Window) -> Iterator[pa.RecordBatch]:
         """Pages in order; the next page is read (by the database, in a thread) while the
         caller writes this one, so the database and the Parquet writer work at once."""
-        pages: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=PREFETCH_PAGES)
-        stop = threading.Event()
+        for table in prefetched(lambda stop: self._page_tables(reader, names, window, stop),
+                                depth=PREFETCH_PAGES, name=f"sql-pages-{self.spec.id}"):
+            self.pages += 1
+            self.rows += table.num_rows
+            yield from table.to_batches()
 
-        def produce() -> None:
-            try:
-                for table in self._page_tables(reader, names, window, stop):
-                    pages.put(("page", table))
-                pages.put(("end", None))
-            except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-                pages.put(("error", exc))
-
-        worker = threading.Thread(target=produce, name=f"sql-pages-{self.spec.id}", daemon=True)
-        worker.start()
-        try:
-            while True:
-                kind, item = pages.get()
-                if kind == "error":
-                    raise item
-                if kind == "end":
-                    return
-                self.pages += 1
-                self.rows += item.num_rows
-                yield from item.to_batches()
-        finally:
-            stop.set()
-            while worker.is_alive():  # unblock a producer waiting on a full queue
-                try:
-                    pages.get(timeout=0.1)
-                except queue.Empty:
-                    pass
-            worker.join()
 
     def _tombstones(self, reader: _Reader, window: Window) -> Iterator[pa.RecordBatch]:
         assert self.deletes is not None
