@@ -38,6 +38,7 @@ a dropped table fails the extract with a message naming the source, table and ro
 from __future__ import annotations
 
 import io
+import select
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -247,20 +248,68 @@ class _PostgresReader(_Reader):
         from psycopg import sql
 
         statement = sql.SQL(f"COPY ({select}) TO STDOUT (FORMAT csv)").format(
-            *[sql.Literal(p) for p in params])
+            *[sql.Literal(p) for p in params]).as_bytes(self.con)
+        pg = self._start_copy(statement)
+        # Rows straight from libpq: psycopg's Copy iterator costs ~1 us of Python per row,
+        # this loop ~0.4 us, and the client shares two cores with the server and the writer.
+        get, wait, consume = pg.get_copy_data, self._wait_readable, pg.consume_input
         buffer = io.BytesIO()
+        write = buffer.write
         rows = 0
-        with self.con.cursor() as cur, cur.copy(statement) as copy:
-            for chunk in copy:
-                buffer.write(chunk)
+        while True:
+            size, data = get(1)
+            if size > 0:
+                write(data)
                 rows += 1
                 if rows_per_block and rows >= rows_per_block:
                     yield _parse_csv(buffer, names)
                     buffer, rows = io.BytesIO(), 0
+                    write = buffer.write
                     if stop is not None and stop.is_set():
-                        return
+                        return  # mid-COPY: the connection is closed by __exit__, never reused
+            elif size == 0:
+                wait()
+                consume()
+            else:
+                break
+        self._end_copy()
         if rows or rows_per_block is None:
             yield _parse_csv(buffer, names)
+
+    def _wait_readable(self) -> None:
+        select.select([self.con.pgconn.socket], [], [])
+
+    def _result(self) -> Any:
+        pg = self.con.pgconn
+        while pg.is_busy():
+            self._wait_readable()
+            pg.consume_input()
+        return pg.get_result()
+
+    def _start_copy(self, statement: bytes) -> Any:
+        """Send a COPY TO and wait for the server to start it (on the libpq connection)."""
+        pq, errors = self.psycopg.pq, self.psycopg.errors
+        pg = self.con.pgconn
+        pg.send_query(statement)
+        while pg.flush():
+            select.select([], [pg.socket], [])
+        result = self._result()
+        if result is None or result.status != pq.ExecStatus.COPY_OUT:
+            while self._result() is not None:
+                pass
+            if result is not None and result.status == pq.ExecStatus.FATAL_ERROR:
+                raise errors.error_from_result(result)
+            raise self.psycopg.OperationalError(f"COPY did not start (status {result and result.status})")
+        return pg
+
+    def _end_copy(self) -> None:
+        pq, errors = self.psycopg.pq, self.psycopg.errors
+        failed = None
+        while (result := self._result()) is not None:
+            if result.status != pq.ExecStatus.COMMAND_OK and failed is None:
+                failed = result
+        if failed is not None:
+            raise errors.error_from_result(failed)
 
     def _copy(self, select: str, params: list[object], names: list[str]) -> pa.Table:
         return next(self._copy_blocks(select, params, names, None))

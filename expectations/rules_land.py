@@ -7,7 +7,8 @@ parcel identity, certificate serials and positive areas.
   are the codes DOMAIN.md names plus the common non-agricultural ones; they are not the full
   official tables, so a spec may pass its own `codes: {"2024": [...], ...}`.
 - `parcel_identity`: a parcel is commune code (5 digits) + map sheet number + parcel number,
-  both positive integers; the parcel id must be exactly those three parts.
+  both positive integers written in digits; the parcel id must be exactly those three parts
+  (numbers without leading zeros).
 - `certificate_serial`: số phát hành of a land-use certificate, 2 capital letters + 8 digits.
 - `positive_number`: a numeric column (e.g. area_m2) is greater than zero.
 """
@@ -82,7 +83,10 @@ def parcel_identity(check: Check, ctx: RuleContext) -> list[RowCheck]:
     number_col = str(check.params.get("number_column", "parcel_number"))
     sheet, number = q(sheet_col), q(number_col)
     c = q(col)
-    positive = f"(TRY_CAST({sheet} AS BIGINT) > 0 AND TRY_CAST({number} AS BIGINT) > 0)"
+    # Digits only: DuckDB's TRY_CAST('1.5' AS BIGINT) is 2, not NULL.
+    positive = " AND ".join(f"(regexp_full_match(trim({n}), '[0-9]+') AND TRY_CAST({n} AS BIGINT) > 0)"
+                            for n in (sheet, number))
+    positive = f"({positive})"
     expected = (f"({commune} || '-' || CAST(TRY_CAST({sheet} AS BIGINT) AS VARCHAR) || '-' || "
                 f"CAST(TRY_CAST({number} AS BIGINT) AS VARCHAR))")
     return [

@@ -6,6 +6,14 @@ set by every change, indexed with the key for keyset paging), and `deleted_recor
 (table_name, record_key, deleted_at): the tombstones the registry writes when it deletes a
 record, which is how the connector sees deletes without a full compare.
 Timestamps are UTC (timestamptz in PostgreSQL, DATETIME(6) holding UTC in MariaDB).
+Deletes are hard deletes plus a tombstone row (not a soft-delete column), so the tables hold
+only live records and a reader that ignores tombstones still sees correct current data.
+
+The server is a SQLAlchemy-style URL (postgresql://user:password@host:port or
+mysql+pymysql://user:password@host:port; a database in the URL is ignored), by default the
+local PostgreSQL or MariaDB server; the database name is given separately. PostgreSQL is
+loaded with COPY, then VACUUM (FREEZE, ANALYZE) so every later reader finds the table settled
+(hint bits set); MariaDB with multi-row INSERTs (pymysql executemany), then ANALYZE TABLE.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from typing import Any
 
 import psycopg
 import pymysql
+from sqlalchemy.engine import URL, make_url
 
 from registries.admin_units import communes
 from registries.land.generator import (
@@ -29,8 +38,9 @@ from registries.land.generator import (
     parcel_id,
 )
 
-POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
-MARIADB = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
+LOCAL_SERVERS = {"postgresql": "postgresql://postgres@127.0.0.1:5432",
+                 "mariadb": "mysql+pymysql://root@127.0.0.1:3306"}
+"""The servers used when no URL is given (the local test servers)."""
 
 _PG_DDL = """
 CREATE TABLE parcels (
@@ -63,36 +73,48 @@ class Changes:
 class LandDatabase:
     """One cadastral database on the local PostgreSQL or MariaDB server."""
 
-    def __init__(self, name: str, kind: str = "postgresql") -> None:
-        if kind not in ("postgresql", "mariadb"):
-            raise ValueError(f"unknown database kind {kind!r} (postgresql or mariadb)")
+    def __init__(self, name: str, kind: str = "postgresql", server: str | URL | None = None) -> None:
+        url = make_url(server or LOCAL_SERVERS.get(kind, ""))
+        backend = url.get_backend_name()
+        if backend not in ("postgresql", "mysql", "mariadb"):
+            raise ValueError(f"unsupported database server {url.render_as_string()!r} "
+                             "(postgresql:// or mysql+pymysql://)")
         self.name = name
-        self.kind = kind
+        self.kind = "postgresql" if backend == "postgresql" else "mariadb"
+        self.server = url.set(database=None)
 
     @property
     def dsn(self) -> str:
         """SQLAlchemy-style URL of the database (what the land specs read)."""
+        return self.server.set(database=self.name).render_as_string(hide_password=False)
+
+    def _params(self, database: str | None) -> dict[str, Any]:
+        u = self.server
         if self.kind == "postgresql":
-            return f"postgresql://{POSTGRES['user']}@{POSTGRES['host']}:{POSTGRES['port']}/{self.name}"
-        return f"mysql+pymysql://{MARIADB['user']}@{MARIADB['host']}:{MARIADB['port']}/{self.name}"
+            return {"host": u.host or "127.0.0.1", "port": u.port or 5432,
+                    "user": u.username or "postgres", "password": u.password,
+                    "dbname": database or "postgres"}
+        return {"host": u.host or "127.0.0.1", "port": u.port or 3306, "user": u.username or "root",
+                "password": u.password or "", "database": database or None, "charset": "utf8mb4"}
 
     @contextmanager
-    def connect(self, database: str | None = None) -> Iterator[Any]:
-        """A connection to this database ("" = the server, MariaDB only)."""
-        name = self.name if database is None else database
+    def connect(self, database: str | None = None, autocommit: bool = False) -> Iterator[Any]:
+        """A connection to this database ("" = the server)."""
+        params = self._params(self.name if database is None else database)
         if self.kind == "postgresql":
-            con = psycopg.connect(dbname=name, **POSTGRES)  # type: ignore[arg-type]
+            con = psycopg.connect(autocommit=autocommit, **params)
         else:
-            con = pymysql.connect(database=name or None, **MARIADB)  # type: ignore[arg-type]
+            con = pymysql.connect(autocommit=autocommit, **params)
         try:
             yield con
-            con.commit()
+            if not autocommit:
+                con.commit()
         finally:
             con.close()
 
     def create(self) -> None:
         if self.kind == "postgresql":
-            with psycopg.connect(dbname="postgres", autocommit=True, **POSTGRES) as con:  # type: ignore[arg-type]
+            with self.connect(database="", autocommit=True) as con:
                 con.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
                 con.execute(f'CREATE DATABASE "{self.name}" ENCODING \'UTF8\' TEMPLATE template0')
             with self.connect() as con:
@@ -108,7 +130,7 @@ class LandDatabase:
 
     def drop(self) -> None:
         if self.kind == "postgresql":
-            with psycopg.connect(dbname="postgres", autocommit=True, **POSTGRES) as con:  # type: ignore[arg-type]
+            with self.connect(database="", autocommit=True) as con:
                 con.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
         else:
             with self.connect(database="") as con, con.cursor() as cur:
@@ -135,7 +157,11 @@ class LandDatabase:
         with self.connect() as con:
             self._insert(con, "parcels", PARCEL_COLUMNS, data.parcels)
             self._insert(con, "certificates", CERTIFICATE_COLUMNS, data.certificates)
-        self.execute("ANALYZE parcels" if self.kind == "postgresql" else "ANALYZE TABLE parcels")
+        if self.kind == "postgresql":
+            with self.connect(autocommit=True) as con:
+                con.execute("VACUUM (FREEZE, ANALYZE) parcels, certificates")
+        else:
+            self.execute("ANALYZE TABLE parcels, certificates")
 
     def execute(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         with self.connect() as con, con.cursor() as cur:
