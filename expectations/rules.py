@@ -168,10 +168,12 @@ def castable(check: Check, ctx: RuleContext) -> list[RowCheck]:
     for col in check.target_columns:
         ctype = ctx.spec.column(col).type
         sql = sql_type(ctype)
-        pattern = _DATE_PATTERN if ctype == "date" else None
+        # DuckDB casts '1.5' to the integer 2: a whole-number column must be written in digits.
+        pattern = {"date": _DATE_PATTERN, "int": _INT_PATTERN}.get(ctype)
         bad = f"TRY_CAST({q(col)} AS {sql}) IS NULL"
         if pattern:
-            bad = f"({bad} OR NOT regexp_full_match({q(col)}, '{pattern}'))"
+            target = f"trim({q(col)})" if ctype == "int" else q(col)
+            bad = f"({bad} OR NOT regexp_full_match({target}, '{pattern}'))"
         out.append(
             RowCheck(
                 name=_check_name(check, "", col),
@@ -187,6 +189,7 @@ def castable(check: Check, ctx: RuleContext) -> list[RowCheck]:
 
 
 _DATE_PATTERN = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+_INT_PATTERN = r"[+-]?[0-9]+"
 
 
 def _date_bound(value: object) -> str:
