@@ -27,6 +27,8 @@ class Stage:
     rows: int
     seconds: float
     peak_mb: float
+    detail: bool = False
+    """A part of the stage before it (shown, never added to totals)."""
 
     @property
     def rows_per_s(self) -> float:

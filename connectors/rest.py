@@ -1,24 +1,33 @@
 """REST/JSON transport: bearer auth, cursor or page paging, timeouts, retries, incremental.
 
-Registered as `rest`. Each page is parsed with orjson and turned into one Arrow batch, so
-memory holds one page at a time. Transient failures (network errors, timeouts, 5xx, 429)
-are retried with exponential backoff within a budget of attempts and seconds; a 429's
-Retry-After is honoured when it fits the budget. Anything else fails at once with the URL,
-the status and what the server said.
+Registered as `rest`. Each page becomes one Arrow batch, so memory holds a page or two at a
+time. Arrow's JSON reader parses a page straight into string columns (no Python object per
+value); a page it cannot take exactly as delivered (a number or an object where text is
+declared, an extra field, a field absent from every record) is parsed with orjson record by
+record instead, the reference behaviour. A read-ahead thread fetches and parses the next page
+while the current one is written.
+
+Transient failures (network errors, timeouts, 5xx, 429) are retried with exponential backoff
+within a budget of attempts and seconds; a 429's Retry-After is honoured when it fits the
+budget. Anything else fails at once with the URL, the status and what the server said.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.json as pa_json
 import requests
 from tenacity import (
     RetryCallState,
@@ -120,6 +129,12 @@ class _WaitRetryAfterOrBackoff:
         return float(self.backoff(state))
 
 
+@dataclass(frozen=True)
+class _Response:
+    url: str
+    content: bytes
+
+
 class RestConnector:
     def __init__(self, spec: DatasetSpec, params: dict[str, Any]) -> None:
         self.spec = spec
@@ -142,6 +157,11 @@ class RestConnector:
             param=str(params.get("cursor_param", "cursor")),
             next_field=str(params.get("next_cursor_field", "next_cursor")),
         )
+        text = pa.string()
+        self._page_schema = pa.schema([
+            (self.data_field, pa.list_(pa.struct([(c, text) for c in spec.column_names]))),
+            (self.paginator.next_field, text),
+        ])
         self.pages = 0
         self.attempts = 0
         self.retries: list[str] = []
@@ -149,13 +169,15 @@ class RestConnector:
     def describe(self) -> dict[str, Any]:
         return {"connector": "rest", "url": self.url, "page_size": self.page_size}
 
-    def _get_once(self, params: dict[str, Any]) -> dict[str, Any]:
+    def _get_once(self, params: dict[str, Any]) -> _Response:
         self.attempts += 1
         try:
-            resp = self.session.get(self.url, params=params, timeout=self.timeout)
+            # stream=True: the body is read below in 1 MB pieces, not requests' 10 kB ones.
+            resp = self.session.get(self.url, params=params, timeout=self.timeout, stream=True)
+            content = b"".join(resp.iter_content(1 << 20)) if resp.status_code == 200 else b""
         except requests.Timeout as exc:
             raise TransientHTTPError(f"GET {self.url}: timed out ({type(exc).__name__})") from exc
-        except requests.ConnectionError as exc:
+        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
             raise TransientHTTPError(f"GET {self.url}: connection failed ({exc})") from exc
         if resp.status_code == 429 or resp.status_code >= 500:
             retry_after = resp.headers.get("Retry-After")
@@ -167,15 +189,61 @@ class RestConnector:
             raise ConnectorError(
                 f"GET {resp.url}: HTTP {resp.status_code} (not retried): {resp.text[:300]}"
             )
+        return _Response(str(resp.url), content)
+
+    def _decode(self, response: _Response) -> tuple[pa.RecordBatch | None, dict[str, Any]]:
+        """A page as (batch of its records or None when empty, the body without the records
+        for the paginator)."""
+        fast = self._decode_arrow(response.content)
+        if fast is not None:
+            return fast
         try:
-            body = orjson.loads(resp.content)
+            body = orjson.loads(response.content)
         except orjson.JSONDecodeError as exc:
-            raise ConnectorError(f"GET {resp.url}: response is not valid JSON: {exc}") from None
+            raise ConnectorError(f"GET {response.url}: response is not valid JSON: {exc}") from None
         if not isinstance(body, dict) or not isinstance(body.get(self.data_field), list):
             raise ConnectorError(
-                f"GET {resp.url}: expected an object with a {self.data_field!r} list"
+                f"GET {response.url}: expected an object with a {self.data_field!r} list"
             )
-        return body
+        records = body.pop(self.data_field)
+        if records and not all(isinstance(r, dict) for r in records):
+            raise ConnectorError(
+                f"GET {response.url}: every item of {self.data_field!r} must be an object"
+            )
+        return (records_to_batch(records, self.spec.column_names, self.drift)
+                if records else None), body
+
+    def _decode_arrow(self, content: bytes) -> tuple[pa.RecordBatch | None, dict[str, Any]] | None:
+        """The page through Arrow's JSON reader, or None when only orjson can say exactly
+        what the page holds (then nothing here has noted drift)."""
+        if b"\\ud" in content or b"\\uD" in content:
+            return None  # surrogate escapes: orjson rejects lone ones, Arrow may not
+        try:
+            table = pa_json.read_json(
+                io.BytesIO(content),
+                read_options=pa_json.ReadOptions(use_threads=False, block_size=len(content) + 64),
+                parse_options=pa_json.ParseOptions(explicit_schema=self._page_schema,
+                                                   unexpected_field_behavior="infer"),
+            )
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            return None  # a value that is not text where text is declared, bad JSON, ...
+        if table.num_rows != 1:
+            return None
+        data = table.column(self.data_field)
+        if data.null_count or data.type != self._page_schema.field(self.data_field).type:
+            return None  # no list, or records with fields beyond the declared columns
+        records = data.chunk(0).flatten() if data.num_chunks == 1 else None
+        if records is None or records.null_count:
+            return None
+        expected = self.spec.column_names
+        for name, column in zip(expected, records.flatten(), strict=True):
+            if column.null_count == len(column) and orjson.dumps(name) + b":" not in content:
+                return None  # maybe absent from every record: orjson tells drift exactly
+        # Every declared field was seen and no other: nothing for self.drift to note.
+        envelope = table.drop_columns([self.data_field]).to_pylist()[0]
+        if not len(records):
+            return None, envelope
+        return pa.RecordBatch.from_struct_array(records), envelope
 
     def _log_retry(self, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
@@ -184,7 +252,7 @@ class RestConnector:
         self.retries.append(message)
         log.warning(message)
 
-    def _get(self, params: dict[str, Any]) -> dict[str, Any]:
+    def _get(self, params: dict[str, Any]) -> _Response:
         policy = self.retry
         retrying = Retrying(
             stop=stop_after_attempt(policy.max_attempts) | stop_after_delay(policy.budget_seconds),
@@ -213,20 +281,51 @@ class RestConnector:
             params[self.since_param] = _iso(window.since)
         if self.until_param:
             params[self.until_param] = _iso(window.until)
-        expected = self.spec.column_names
 
-        def pages(stop: threading.Event) -> Iterator[list[dict[str, Any]]]:
-            next_params: dict[str, Any] | None = params
-            while next_params is not None and not stop.is_set():
-                body = self._get(next_params)
-                self.pages += 1
-                yield body[self.data_field]
-                next_params = self.paginator.get_next(body, next_params)
+        def pages(stop: threading.Event) -> Iterator[pa.RecordBatch | None]:
+            # Page N is parsed (in `decoder`) while page N+1 is fetched with the cursor read
+            # off page N's bytes; the parsed body must confirm that cursor, else N+1 is
+            # fetched again with the right one.
+            with ThreadPoolExecutor(1, thread_name_prefix=f"rest-decode-{self.spec.id}") as decoder:
+                page_params: dict[str, Any] = params
+                response = self._get(page_params)
+                while True:
+                    self.pages += 1
+                    decoded = decoder.submit(self._decode, response)
+                    guess = self._guess_next(response.content, page_params)
+                    ahead = (self._get(guess) if guess is not None and not stop.is_set()
+                             else None)
+                    batch, body = decoded.result()
+                    yield batch
+                    next_params = self.paginator.get_next(body, page_params)
+                    if next_params is None or stop.is_set():
+                        return
+                    if ahead is None or next_params != guess:
+                        ahead = self._get(next_params)
+                    page_params, response = next_params, ahead
 
-        # The registry prepares the next page while this one becomes an Arrow batch.
-        for records in prefetched(pages, depth=2, name=f"rest-pages-{self.spec.id}"):
-            if records:
-                yield records_to_batch(records, expected, self.drift)
+        # The consumer writes page N-1 while this thread fetches and parses page N.
+        for batch in prefetched(pages, depth=2, name=f"rest-pages-{self.spec.id}"):
+            if batch is not None:
+                yield batch
+
+    def _guess_next(self, content: bytes, params: dict[str, Any]) -> dict[str, Any] | None:
+        """The next page's parameters from the last `"<next_field>": value` in the bytes,
+        before the page is parsed (None when not found: then nothing is fetched ahead)."""
+        key = orjson.dumps(self.paginator.next_field)
+        at = content.rfind(key)
+        match = _JSON_SCALAR.match(content, at + len(key)) if at >= 0 else None
+        if match is None:
+            return None
+        try:
+            cursor = orjson.loads(match.group(1))
+        except orjson.JSONDecodeError:
+            return None
+        return self.paginator.get_next({self.paginator.next_field: cursor}, params)
+
+
+_JSON_SCALAR = re.compile(rb'\s*:\s*("(?:[^"\\]|\\.)*"|null|-?[0-9]+)')
+"""`: value` after a key: a JSON string, null or an integer."""
 
 
 def _iso(value: Any) -> str:

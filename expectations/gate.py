@@ -1,8 +1,10 @@
 """The quality gate: validate a raw run, split good rows from quarantined ones, decide.
 
-1. Great Expectations runs the dataset's suite on the raw run, SQL pushed down to DuckDB.
-2. DuckDB evaluates the same checks in one pass and writes two staging files: the curated
-   rows (typed, NFC) and the quarantined rows (as delivered, with every reason).
+1. DuckDB evaluates the checks in one pass over the raw run and keeps the rows they flag,
+   with every reason; it writes two staging files: the curated rows (typed, NFC: the live
+   rows minus the quarantined ones) and the quarantined rows (as delivered, with reasons).
+2. Great Expectations runs the dataset's suite on the raw run, SQL pushed down to DuckDB
+   (imported in a thread while step 1 runs).
 3. The counts must agree (GX vs the split), and raw = curated + quarantined, always.
 4. Critical failures, a missing required column, too few rows or too many quarantined
    rows block the publish. The result is written to gate.json next to the staging files.
@@ -11,7 +13,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,6 +37,12 @@ DELETED = "_deleted"
 GATE_FILE = "gate.json"
 CURATED_FILE = "curated.parquet"
 QUARANTINE_FILE = "quarantine.parquet"
+
+
+GATE_MEMORY_LIMIT = os.environ.get("LGSP_GATE_DUCKDB_MEMORY_LIMIT", "320MB")
+"""DuckDB's memory limit for the gate's connections (the split's and GX's). Less than the
+general 512 MB: this process also holds Great Expectations (~130 MB) while the split runs;
+DuckDB spills beyond it. 1.2 M people: ~650 MB peak for the whole gate."""
 
 
 class GateError(RuntimeError):
@@ -114,31 +124,6 @@ def _present_columns(run: RawRun) -> set[str]:
     return names
 
 
-def _split_sql(source: str, checks: list[RowCheck]) -> str:
-    derived: dict[str, str] = {}
-    for check in checks:
-        derived.update(check.derived)
-    inner = source if not derived else (
-        f"SELECT *, {', '.join(f'{e} AS {q(n)}' for n, e in derived.items())} FROM ({source})"
-    )
-    flags = ", ".join(f"coalesce({c.bad_when}, false) AS {q('_chk_' + str(i))}"
-                      for i, c in enumerate(checks))
-    reasons = ", ".join(
-        f"CASE WHEN {q('_chk_' + str(i))} THEN {c.reason} END" for i, c in enumerate(checks)
-        if c.severity != "warn"
-    ) or "NULL"
-    rules = ", ".join(
-        f"CASE WHEN {q('_chk_' + str(i))} THEN '{c.name}' END" for i, c in enumerate(checks)
-        if c.severity != "warn"
-    ) or "NULL"
-    return (
-        f"SELECT *, list_filter([{reasons}], lambda x: x IS NOT NULL) AS _reasons, "
-        f"list_filter([{rules}], lambda x: x IS NOT NULL) AS _rules "
-        f"FROM (SELECT *, {flags} FROM ({inner}))"
-        if checks else f"SELECT *, []::VARCHAR[] AS _reasons, []::VARCHAR[] AS _rules FROM ({inner})"
-    )
-
-
 def run_gate(spec: DatasetSpec, run: RawRun, settings: Settings, use_gx: bool = True,
              data_docs: bool = True) -> GateResult:
     t0 = time.perf_counter()
@@ -186,19 +171,28 @@ def run_gate(spec: DatasetSpec, run: RawRun, settings: Settings, use_gx: bool = 
 
     source = _source_sql(run, spec, present)
     gx_counts: dict[str, tuple[int | None, bool]] = {}
-    gx_seconds = 0.0
-    # GX, then the split, one after the other: both are CPU-bound DuckDB work (run at once on
-    # 2 cores they took as long, with both working sets in memory at the same time).
-    if use_gx:
-        suite, gx_seconds = _run_gx(spec, run, source, checks, settings, data_docs, out)
+    # The split first, while Great Expectations is imported in a thread (seconds of Python;
+    # DuckDB does not hold the GIL); then GX's suite. Both are CPU-bound DuckDB work, so
+    # they do not run at once on 2 cores.
+    t2 = time.perf_counter()
+    gx_import = _GXImport() if use_gx else None
+    counts = _split(spec, run, source, _source_sql(run, spec, present, live=False), checks, out)
+    t3 = time.perf_counter()
+    if gx_import is not None:
+        gx_import.wait()
+        from expectations.gx_duckdb import run_suite
+
+        suite = run_suite(
+            spec.id, run.run_id, source, checks, spec.column_names, spec.quality.min_rows,
+            project_dir=settings.quality_dir / "gx" if data_docs else None,
+            memory_limit=GATE_MEMORY_LIMIT,
+        )
         for outcome in suite.outcomes:
             if outcome.error:
                 raise GateError(f"{spec.id}: expectation {outcome.name} errored: {outcome.error}")
             gx_counts[outcome.name] = (outcome.unexpected_count, outcome.success)
         result.data_docs = suite.data_docs
-    t2 = time.perf_counter()
-    counts = _split(spec, run, source, _source_sql(run, spec, present, live=False), checks, out)
-    t3 = time.perf_counter()
+    t4 = time.perf_counter()
 
     result.curated_rows = counts["curated"]
     result.quarantined_rows = counts["quarantined"]
@@ -233,79 +227,113 @@ def run_gate(spec: DatasetSpec, run: RawRun, settings: Settings, use_gx: bool = 
         )
     result.blocked = bool(block)
     result.block_reasons = block
-    result.seconds = {"gx": round(gx_seconds, 3), "split": round(t3 - t2, 3),
+    result.seconds = {"split": round(t3 - t2, 3), "gx": round(t4 - t3, 3),
+                      "gx_import": round(gx_import.seconds, 3) if gx_import else 0.0,
                       "total": round(time.perf_counter() - t0, 3)}
     _write(out, result)
     return result
 
 
-def _run_gx(spec: DatasetSpec, run: RawRun, source: str, checks: list[RowCheck],
-            settings: Settings, data_docs: bool, out: Path) -> tuple[Any, float]:
-    """GX's suite over the raw run loaded once into a DuckDB database file in the staging
-    folder: each expectation is two SQL queries (count and sample), and DuckDB scans its own
-    storage several times faster than it decodes the Parquet files again."""
-    start = time.perf_counter()
-    database = out / "_gx_raw.duckdb"
-    try:
-        with duck.connection(database=str(database)) as con:
-            con.execute(f"CREATE TABLE raw AS {source}")
-        from expectations.gx_duckdb import run_suite
+class _GXImport:
+    """`import great_expectations` in a thread, started as the gate starts: it is seconds of
+    Python (a fixed cost per process) that overlaps the DuckDB work of the split."""
 
-        suite = run_suite(
-            spec.id, run.run_id, "SELECT * FROM raw", checks, spec.column_names,
-            spec.quality.min_rows, project_dir=settings.quality_dir / "gx" if data_docs else None,
-            database=database,
-        )
-    finally:
-        for leftover in (database, database.with_suffix(".duckdb.wal")):
-            leftover.unlink(missing_ok=True)
-    return suite, time.perf_counter() - start
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._thread = threading.Thread(target=self._run, name="gx-import", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        start = time.perf_counter()
+        try:
+            from expectations.gx_duckdb import enable_duckdb
+
+            enable_duckdb()
+        except BaseException:  # noqa: BLE001 - run_suite imports again and raises it
+            pass
+        self.seconds = time.perf_counter() - start
+
+    def wait(self) -> None:
+        self._thread.join()
 
 
 def _split(spec: DatasetSpec, run: RawRun, source: str, tombstones: str,
            checks: list[RowCheck], out: Path) -> dict[str, Any]:
-    checked = out / "_checked.parquet"
+    """The checks evaluated once, then the two staging files, in three passes:
+
+    1. every check over the columns the checks read (not whole rows: window and subquery
+       operators buffer their input), keeping the row number, the derived columns and the
+       flags of the rows some check flags (or holding combining marks, for the NFC count);
+    2. curated: the live rows no blocking check flagged (an anti-join on the row number),
+       typed; then the tombstones;
+    3. quarantine: the blocked rows as delivered, joined to their flags for the reasons.
+    """
     nfc_cols = [c.name for c in spec.columns if c.normalize == "nfc"]
-    with duck.connection() as con:
-        con.execute(f"COPY ({_split_sql(source, checks)}) TO '{checked}' (FORMAT parquet)")
-        src = f"read_parquet('{checked}')"
+    derived: dict[str, str] = {}
+    for check in checks:
+        derived.update(check.derived)
+    chk = [q(f"_chk_{i}") for i in range(len(checks))]
+    nfc = [q(f"_nfc_{i}") for i in range(len(nfc_cols))]
+    row = q(ROW_COLUMN)
+    inner = source if not derived else (
+        f"SELECT *, {', '.join(f'{e} AS {q(n)}' for n, e in derived.items())} FROM ({source})"
+    )
+    flags = ([f"coalesce({c.bad_when}, false) AS {chk[i]}" for i, c in enumerate(checks)]
+             + [f"coalesce(regexp_matches({q(c)}, '[{COMBINING_MARKS}]'), false) AS {nfc[i]}"
+                for i, c in enumerate(nfc_cols)])
+    kept = [*(q(n) for n in derived), *flags]
+    blockers = [(chk[i], c) for i, c in enumerate(checks) if c.severity != "warn"]
+
+    def listed(items: list[str], sep: str) -> str:
+        """The non-NULL items joined with `sep` ('' when there are none)."""
+        if not items:
+            return "CAST('' AS VARCHAR)"
+        return f"array_to_string(list_filter([{', '.join(items)}], lambda x: x IS NOT NULL), '{sep}')"
+
+    rules = listed([f"CASE WHEN {flag} THEN '{c.name}' END" for flag, c in blockers], ", ")
+    reasons = listed([f"CASE WHEN {flag} THEN {c.reason} END" for flag, c in blockers], "; ")
+    blocking = " OR ".join(flag for flag, _ in blockers) or "false"
+    raw_cols = ", ".join(q(c.name) for c in spec.columns)
+    with duck.connection(memory_limit=GATE_MEMORY_LIMIT) as con:
+        con.execute(f"CREATE TEMP TABLE flagged AS SELECT * FROM (SELECT {row}"
+                    f"{''.join(', ' + k for k in kept)} FROM ({inner})) "
+                    f"WHERE {' OR '.join(chk + nfc) or 'false'}")
+        con.execute(f"CREATE TEMP TABLE blocked AS SELECT {row} FROM flagged WHERE {blocking}")
         con.execute(
             f"COPY (SELECT {curated_select(spec, run.run_id, lenient=False)}, false AS {q(DELETED)} "
-            f"FROM {src} WHERE len(_reasons) = 0 UNION ALL BY NAME "
+            f"FROM ({source}) ANTI JOIN blocked USING ({row}) "
+            f"UNION ALL BY NAME "
             f"SELECT {curated_select(spec, run.run_id, lenient=True)}, true AS {q(DELETED)} "
             f"FROM ({tombstones})) "
             f"TO '{out / CURATED_FILE}' (FORMAT parquet, COMPRESSION zstd)"
         )
         deleted = con.execute(f"SELECT count(*) FROM ({tombstones})").fetchone()
-        raw_cols = ", ".join(q(c.name) for c in spec.columns)
+        live = con.execute(f"SELECT count(*) FROM ({source})").fetchone()
         con.execute(
-            f"COPY (SELECT {raw_cols}, {q(ROW_COLUMN)}, '{run.run_id}' AS {q(RUN_COLUMN)}, "
-            f"array_to_string(_rules, ', ') AS _rules, array_to_string(_reasons, '; ') AS _reasons, "
+            f"COPY (SELECT {raw_cols}, {row}, '{run.run_id}' AS {q(RUN_COLUMN)}, "
+            f"{rules} AS _rules, {reasons} AS _reasons, "
             f"CAST(now() AT TIME ZONE 'UTC' AS TIMESTAMP) AS {q(INGESTED_COLUMN)} "
-            f"FROM {src} WHERE len(_reasons) > 0 ORDER BY {q(ROW_COLUMN)}) "
+            f"FROM (SELECT * FROM ({source}) SEMI JOIN blocked USING ({row})) "
+            f"JOIN flagged USING ({row}) ORDER BY {row}) "
             f"TO '{out / QUARANTINE_FILE}' (FORMAT parquet, COMPRESSION zstd)"
         )
         index = {id(c): i for i, c in enumerate(checks)}
         grouped = groups(checks)
         per = ", ".join(
-            [f"count(*) FILTER (WHERE {q('_chk_' + str(i))})" for i in range(len(checks))]
-            + ["count(*) FILTER (WHERE "
-               + " OR ".join(q("_chk_" + str(index[id(m)])) for m in members) + ")"
+            [f"count(*) FILTER (WHERE {c})" for c in chk]
+            + ["count(*) FILTER (WHERE " + " OR ".join(chk[index[id(m)]] for m in members) + ")"
                for members in grouped.values()])
-        nfc = " + ".join(
-            f"count(*) FILTER (WHERE regexp_matches({q(c)}, '[{COMBINING_MARKS}]'))"
-            for c in nfc_cols
-        ) or "0"
-        row = con.execute(
-            f"SELECT count(*) FILTER (WHERE len(_reasons) = 0), "
-            f"count(*) FILTER (WHERE len(_reasons) > 0), {nfc}"
-            f"{', ' + per if per else ''} FROM {src}"
+        nfc_count = " + ".join(f"count(*) FILTER (WHERE {c})" for c in nfc) or "0"
+        counts = con.execute(
+            f"SELECT count(*) FILTER (WHERE {blocking}), {nfc_count}"
+            f"{', ' + per if per else ''} FROM flagged"
         ).fetchone()
-    checked.unlink()
-    assert row is not None and deleted is not None
-    values = [int(v) for v in row[3:]]
-    return {"curated": int(row[0]), "quarantined": int(row[1]), "normalised": int(row[2]),
-            "deleted": int(deleted[0]), "per_check": values[:len(checks)],
+    assert counts is not None and deleted is not None and live is not None
+    values = [int(v) for v in counts[2:]]
+    quarantined = int(counts[0])
+    return {"curated": int(live[0]) - quarantined, "quarantined": quarantined,
+            "normalised": int(counts[1]), "deleted": int(deleted[0]),
+            "per_check": values[:len(checks)],
             "per_group": dict(zip(grouped, values[len(checks):], strict=True))}
 
 

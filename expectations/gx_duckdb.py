@@ -16,7 +16,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from expectations.rules import RowCheck, group_query, groups
 
@@ -41,6 +41,33 @@ def enable_duckdb() -> None:
     dialects = engine._PERSISTED_CONNECTION_DIALECTS
     if not any(getattr(d, "value", d) == "duckdb" for d in dialects):
         engine._PERSISTED_CONNECTION_DIALECTS = (*dialects, _DuckDBDialect.DUCKDB)
+
+
+_COUNT_ONLY: dict[str, type] = {}
+
+
+def count_only_expectation() -> type:
+    """`UnexpectedRowsExpectation` that asks GX for the count of unexpected rows only.
+
+    The stock expectation also resolves the `unexpected_rows_query.table` metric (its query
+    run again, 200 rows fetched into dicts) for every result format, and then drops those
+    rows unless the format is COMPLETE. The gate reads counts (BASIC) and keeps the bad rows
+    itself, in the quarantine, so that second query per expectation is pure cost.
+    Suites store it as `unexpected_rows_count_expectation`; Data Docs render it like the
+    stock one (the renderers are inherited)."""
+    if not _COUNT_ONLY:
+        from great_expectations.expectations import UnexpectedRowsExpectation
+
+        class UnexpectedRowsCountExpectation(UnexpectedRowsExpectation):
+            metric_dependencies: ClassVar[tuple[str, ...]] = ("unexpected_rows_query.row_count",)
+
+            def _validate(self, metrics: dict, runtime_configuration: dict | None = None,
+                          execution_engine: Any = None) -> dict[str, Any]:
+                count = metrics["unexpected_rows_query.row_count"]
+                return {"success": count == 0, "result": {"observed_value": count}}
+
+        _COUNT_ONLY["class"] = UnexpectedRowsCountExpectation
+    return _COUNT_ONLY["class"]
 
 
 @dataclass
@@ -97,15 +124,17 @@ def run_suite(
     min_rows: int,
     project_dir: Path | None = None,
     database: Path | None = None,
+    memory_limit: str | None = None,
 ) -> SuiteOutcome:
     """Validate `source_sql` (a DuckDB SELECT over the raw run, in `database` or an
-    in-memory DuckDB) with a suite of one
-    expectation per declared spec check (its row checks OR-ed), in GX, SQL pushed down to
-    DuckDB. Outcomes are named by group. Builds Data Docs when project_dir is set."""
+    in-memory DuckDB limited to `memory_limit`, default the general limit) with a suite of
+    one expectation per declared spec check (its row checks OR-ed), in GX, SQL pushed down
+    to DuckDB. Outcomes are named by group. Builds Data Docs when project_dir is set."""
     enable_duckdb()
     import great_expectations as gx
     import great_expectations.expectations as gxe
 
+    count_only = count_only_expectation()  # registered before a file context loads its suites
     context = _context(project_dir)
     try:
         context.variables.progress_bars = {"globally": False}  # type: ignore[assignment]
@@ -120,7 +149,7 @@ def run_suite(
 
     datasource = context.data_sources.add_sql(
         name=name, connection_string=url,
-        kwargs={"connect_args": {"config": {"memory_limit": DEFAULT_MEMORY_LIMIT,
+        kwargs={"connect_args": {"config": {"memory_limit": memory_limit or DEFAULT_MEMORY_LIMIT,
                                             "threads": DEFAULT_THREADS}}})
     asset = datasource.add_query_asset(name=f"{dataset}_raw", query=source_sql)
     batch = asset.add_batch_definition_whole_table("run")
@@ -137,7 +166,7 @@ def run_suite(
     )
     by_id: dict[str, str] = {}
     for group, members in groups(checks).items():
-        exp = gxe.UnexpectedRowsExpectation(
+        exp = count_only(
             unexpected_rows_query=_gx_query(members),
             description=f"{group}: " + "; ".join(m.description for m in members),
         )
@@ -180,7 +209,8 @@ def run_suite(
         label = by_id.get(str(cfg.id), cfg.type)
         res = r.result or {}
         count = res.get("unexpected_count")
-        if count is None and cfg.type == "unexpected_rows_expectation":
+        if count is None and cfg.type in ("unexpected_rows_expectation",
+                                          "unexpected_rows_count_expectation"):
             count = res.get("observed_value")
         err = _exception_message(r.exception_info)
         outcomes.append(
