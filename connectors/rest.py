@@ -20,10 +20,10 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 import pyarrow as pa
@@ -52,6 +52,7 @@ from connectors.registry import register
 from connectors.state import DatasetState
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class TransientHTTPError(Exception):
@@ -110,6 +111,36 @@ class RetryPolicy:
     def from_params(cls, params: dict[str, Any]) -> RetryPolicy:
         fields = cls.__dataclass_fields__
         return cls(**{k: type(getattr(cls, k))(v) for k, v in params.items() if k in fields})
+
+    def call(self, fn: Callable[..., T], *args: Any, source: str, retries: list[str],
+             logger: logging.Logger = log) -> T:
+        """`fn(*args)`, retried on TransientHTTPError within this policy's budget; each retry
+        is appended to `retries` and logged. Raises RetryBudgetExhausted naming `source`."""
+
+        def note(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            wait = state.next_action.sleep if state.next_action else 0
+            message = f"attempt {state.attempt_number} failed: {exc}; retrying in {wait:.1f}s"
+            retries.append(message)
+            logger.warning(message)
+
+        retrying = Retrying(
+            stop=stop_after_attempt(self.max_attempts) | stop_after_delay(self.budget_seconds),
+            wait=_WaitRetryAfterOrBackoff(self),
+            retry=retry_if_exception_type(TransientHTTPError),
+            before_sleep=note,
+            reraise=False,
+        )
+        started = time.monotonic()
+        try:
+            return retrying(fn, *args)
+        except RetryError as err:
+            last = err.last_attempt.exception()
+            raise RetryBudgetExhausted(
+                f"{source}: gave up after {err.last_attempt.attempt_number} attempts in "
+                f"{time.monotonic() - started:.1f}s (budget: {self.max_attempts} attempts, "
+                f"{self.budget_seconds:.0f}s); last error: {last}"
+            ) from None
 
 
 class _WaitRetryAfterOrBackoff:
@@ -245,32 +276,8 @@ class RestConnector:
             return None, envelope
         return pa.RecordBatch.from_struct_array(records), envelope
 
-    def _log_retry(self, state: RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        wait = state.next_action.sleep if state.next_action else 0
-        message = f"attempt {state.attempt_number} failed: {exc}; retrying in {wait:.1f}s"
-        self.retries.append(message)
-        log.warning(message)
-
     def _get(self, params: dict[str, Any]) -> _Response:
-        policy = self.retry
-        retrying = Retrying(
-            stop=stop_after_attempt(policy.max_attempts) | stop_after_delay(policy.budget_seconds),
-            wait=_WaitRetryAfterOrBackoff(policy),
-            retry=retry_if_exception_type(TransientHTTPError),
-            before_sleep=self._log_retry,
-            reraise=False,
-        )
-        started = time.monotonic()
-        try:
-            return retrying(self._get_once, params)
-        except RetryError as err:
-            last = err.last_attempt.exception()
-            raise RetryBudgetExhausted(
-                f"{self.spec.id}: gave up after {err.last_attempt.attempt_number} attempts in "
-                f"{time.monotonic() - started:.1f}s (budget: {policy.max_attempts} attempts, "
-                f"{policy.budget_seconds:.0f}s); last error: {last}"
-            ) from None
+        return self.retry.call(self._get_once, params, source=self.spec.id, retries=self.retries)
 
     def pending_state(self) -> dict[str, Any]:
         return {}

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import io
 import logging
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -38,25 +37,16 @@ from xml.sax.saxutils import escape, quoteattr
 
 import pyarrow as pa
 import requests
-from tenacity import (
-    RetryCallState,
-    RetryError,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    stop_after_delay,
-)
 
 from catalog.spec import DatasetSpec
 from connectors.base import (
     ConnectorError,
-    RetryBudgetExhausted,
     SchemaDrift,
     Window,
     string_column,
 )
 from connectors.registry import register
-from connectors.rest import RetryPolicy, TransientHTTPError, _WaitRetryAfterOrBackoff
+from connectors.rest import RetryPolicy, TransientHTTPError
 from connectors.state import DatasetState
 
 log = logging.getLogger(__name__)
@@ -317,32 +307,9 @@ class SoapXmlConnector:
                 f"{resp.text[:300]}")
         return page
 
-    def _log_retry(self, state: RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        wait = state.next_action.sleep if state.next_action else 0
-        message = f"attempt {state.attempt_number} failed: {exc}; retrying in {wait:.1f}s"
-        self.retries.append(message)
-        log.warning(message)
-
     def _call(self, page_number: int, window: Window) -> Page:
-        policy = self.retry
-        retrying = Retrying(
-            stop=stop_after_attempt(policy.max_attempts) | stop_after_delay(policy.budget_seconds),
-            wait=_WaitRetryAfterOrBackoff(policy),
-            retry=retry_if_exception_type(TransientHTTPError),
-            before_sleep=self._log_retry,
-            reraise=False,
-        )
-        started = time.monotonic()
-        try:
-            return retrying(self._call_once, page_number, window)
-        except RetryError as err:
-            last = err.last_attempt.exception()
-            raise RetryBudgetExhausted(
-                f"{self.spec.id}: gave up after {err.last_attempt.attempt_number} attempts in "
-                f"{time.monotonic() - started:.1f}s (budget: {policy.max_attempts} attempts, "
-                f"{policy.budget_seconds:.0f}s); last error: {last}"
-            ) from None
+        return self.retry.call(self._call_once, page_number, window, source=self.spec.id,
+                               retries=self.retries, logger=log)
 
     # -- paging --------------------------------------------------------------------------
     def extract(self, window: Window, state: DatasetState) -> Iterator[pa.RecordBatch]:
