@@ -38,6 +38,7 @@ a dropped table fails the extract with a message naming the source, table and ro
 from __future__ import annotations
 
 import io
+import math
 import select
 import threading
 from collections.abc import Iterator
@@ -408,15 +409,29 @@ class _MariaDbReader(_Reader):
             return value.decode("utf-8")
         return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
-    def _stream(self, sql: str, params: list[object], names: list[str]) -> pa.Table:
-        columns: list[list[str | None]] = [[] for _ in names]
+    def _blocks(self, sql: str, params: list[object], names: list[str],
+                rows_per_block: int | None, stop: threading.Event | None = None
+                ) -> Iterator[pa.Table]:
+        """The query's rows from the unbuffered cursor as tables of `rows_per_block` rows
+        (all rows in one table when None), values as text."""
+        limit = rows_per_block or math.inf
         with self.con.cursor() as cur:
             cur.execute(sql, params)
-            while rows := cur.fetchmany(MARIADB_CHUNK):
-                for row in rows:
-                    for i, value in enumerate(row):
-                        columns[i].append(self._text(value))
-        return pa.table([pa.array(c, pa.string()) for c in columns], names=names)
+            while stop is None or not stop.is_set():
+                columns: list[list[str | None]] = [[] for _ in names]
+                count = 0
+                while count < limit and (rows := cur.fetchmany(int(min(MARIADB_CHUNK, limit - count)))):
+                    for row in rows:
+                        for i, value in enumerate(row):
+                            columns[i].append(self._text(value))
+                    count += len(rows)
+                if count or rows_per_block is None:
+                    yield pa.table([pa.array(c, pa.string()) for c in columns], names=names)
+                if count < limit:  # the result is exhausted
+                    return
+
+    def _stream(self, sql: str, params: list[object], names: list[str]) -> pa.Table:
+        return next(self._blocks(sql, params, names, None))
 
     def _window(self, column: str, window: Window) -> tuple[str, list[object]]:
         def naive(ts: datetime) -> str:
@@ -447,18 +462,7 @@ class _MariaDbReader(_Reader):
         where, params = self._window(order[0], window)
         sql = (f"SELECT {', '.join(self._q(n) for n in names)} FROM {self._q(self.c.table)} "
                f"WHERE {where}")
-        with self.con.cursor() as cur:
-            cur.execute(sql, params)
-            while not stop.is_set():
-                columns: list[list[str | None]] = [[] for _ in names]
-                while (room := self.c.batch_rows - len(columns[0])) > 0 and (
-                        rows := cur.fetchmany(min(MARIADB_CHUNK, room))):
-                    for row in rows:
-                        for i, value in enumerate(row):
-                            columns[i].append(self._text(value))
-                if not columns[0]:
-                    return
-                yield pa.table([pa.array(c, pa.string()) for c in columns], names=names)
+        yield from self._blocks(sql, params, names, self.c.batch_rows, stop)
 
     def tombstones(self, window: Window) -> pa.Table:
         d = self.c.deletes or {}
