@@ -85,8 +85,8 @@ def rule(name: str) -> Callable[[RuleFunction], RuleFunction]:
     return decorator
 
 
-def _shown(col: str) -> str:
-    """The value as it appears in a reason: quoted, NULL shown as NULL."""
+def shown(col: str) -> str:
+    """The value as it appears in a reason: quoted, NULL shown as NULL (rule modules use it)."""
     return f"coalesce('''' || {q(col)} || '''', 'NULL')"
 
 
@@ -118,7 +118,7 @@ def unique(check: Check, ctx: RuleContext) -> list[RowCheck]:
     order = ctx.spec.order_by
     order_sql = (f"TRY_CAST({q(order)} AS TIMESTAMPTZ) DESC NULLS LAST, " if order else "")
     rank = f"_dup_rank_{'_'.join(cols)}"
-    shown = " || '/' || ".join(_shown(c) for c in cols)
+    key_shown = " || '/' || ".join(shown(c) for c in cols)
     not_null_keys = " AND ".join(f"{q(c)} IS NOT NULL" for c in cols)
     return [
         RowCheck(
@@ -127,7 +127,7 @@ def unique(check: Check, ctx: RuleContext) -> list[RowCheck]:
             columns=tuple(cols),
             derived={rank: f"row_number() OVER (PARTITION BY {keys} ORDER BY {order_sql}_row DESC)"},
             bad_when=f"({not_null_keys} AND {q(rank)} > 1)",
-            reason=f"'{'+'.join(cols)}: duplicate ' || {shown} || ' (the most recent copy was kept)'",
+            reason=f"'{'+'.join(cols)}: duplicate ' || {key_shown} || ' (the most recent copy was kept)'",
             severity=check.severity,
             description=check.description or f"{', '.join(cols)} identifies one record",
         )
@@ -147,7 +147,7 @@ def in_set(check: Check, ctx: RuleContext) -> list[RowCheck]:
             rule="in_set",
             columns=(col,),
             bad_when=f"({q(col)} IS NOT NULL AND {q(col)} NOT IN ({allowed}))",
-            reason=f"'{col}: ' || {_shown(col)} || ' is not one of {', '.join(values)}'",
+            reason=f"'{col}: ' || {shown(col)} || ' is not one of {', '.join(values)}'",
             severity=check.severity,
             description=check.description or f"{col} is one of {', '.join(values)}",
         )
@@ -180,7 +180,7 @@ def castable(check: Check, ctx: RuleContext) -> list[RowCheck]:
                 rule="castable",
                 columns=(col,),
                 bad_when=f"({q(col)} IS NOT NULL AND trim({q(col)}) <> '' AND {bad})",
-                reason=f"'{col}: ' || {_shown(col)} || ' is not a valid {ctype}'",
+                reason=f"'{col}: ' || {shown(col)} || ' is not a valid {ctype}'",
                 severity=check.severity,
                 description=check.description or f"{col} is a valid {ctype}",
             )
@@ -219,7 +219,7 @@ def date_between(check: Check, ctx: RuleContext) -> list[RowCheck]:
                 rule="date_between",
                 columns=(col,),
                 bad_when=f"({cast} IS NOT NULL AND ({' OR '.join(conditions)}))",
-                reason=f"'{col}: ' || {_shown(col)} || ' is outside {lo_text} .. {hi_text}'",
+                reason=f"'{col}: ' || {shown(col)} || ' is outside {lo_text} .. {hi_text}'",
                 severity=check.severity,
                 description=check.description or f"{col} between {lo_text} and {hi_text}",
             )
@@ -246,8 +246,8 @@ def personal_id(check: Check, ctx: RuleContext) -> list[RowCheck]:
             bad_when=f"({c} IS NOT NULL AND NOT {well_formed})",
             reason=(
                 f"CASE WHEN regexp_full_match({c}, '[0-9]{{9}}') "
-                f"THEN '{col}: ' || {_shown(col)} || ' is a legacy 9-digit CMND, not a 12-digit "
-                f"personal ID' ELSE '{col}: ' || {_shown(col)} || ' is not 12 digits' END"
+                f"THEN '{col}: ' || {shown(col)} || ' is a legacy 9-digit CMND, not a 12-digit "
+                f"personal ID' ELSE '{col}: ' || {shown(col)} || ' is not 12 digits' END"
             ),
             severity=check.severity,
             description="personal ID has 12 digits",
@@ -258,7 +258,7 @@ def personal_id(check: Check, ctx: RuleContext) -> list[RowCheck]:
             columns=(col,),
             bad_when=f"({c} IS NOT NULL AND {well_formed} AND substr({c}, 1, 3) NOT IN ({prefixes}))",
             reason=(
-                f"'{col}: ' || {_shown(col)} || ' starts with ' || substr({c}, 1, 3) || "
+                f"'{col}: ' || {shown(col)} || ' starts with ' || substr({c}, 1, 3) || "
                 "', not a province code (001-096) or country code (101-295)'"
             ),
             severity=check.severity,
@@ -279,8 +279,8 @@ def personal_id(check: Check, ctx: RuleContext) -> list[RowCheck]:
                 columns=(col, dob),
                 bad_when=f"({c} IS NOT NULL AND {well_formed} AND {d} IS NOT NULL AND NOT {year_ok})",
                 reason=(
-                    f"'{col}: digits 4-6 of ' || {_shown(col)} || ' do not match {dob} ' || "
-                    f"{_shown(dob)}"
+                    f"'{col}: digits 4-6 of ' || {shown(col)} || ' do not match {dob} ' || "
+                    f"{shown(dob)}"
                 ),
                 severity=check.severity,
                 description="personal ID century and year digits match the date of birth",
@@ -299,8 +299,8 @@ def personal_id(check: Check, ctx: RuleContext) -> list[RowCheck]:
                 columns=(col, sex),
                 bad_when=f"({c} IS NOT NULL AND {well_formed} AND {mismatch})",
                 reason=(
-                    f"'{col}: the sex digit of ' || {_shown(col)} || ' does not match {sex} ' || "
-                    f"{_shown(sex)}"
+                    f"'{col}: the sex digit of ' || {shown(col)} || ' does not match {sex} ' || "
+                    f"{shown(sex)}"
                 ),
                 severity=check.severity,
                 description="personal ID sex digit matches sex",
@@ -326,7 +326,7 @@ def admin_unit_code(check: Check, ctx: RuleContext) -> list[RowCheck]:
                 rule="admin_unit_code",
                 columns=(era_col,),
                 bad_when=f"({e} IS NOT NULL AND {e} NOT IN ('2025', '2004'))",
-                reason=f"'{era_col}: ' || {_shown(era_col)} || ' is not a code list (2025 or 2004)'",
+                reason=f"'{era_col}: ' || {shown(era_col)} || ' is not a code list (2025 or 2004)'",
                 severity=check.severity,
                 description=f"{era_col} names a code list",
             ),
@@ -336,9 +336,9 @@ def admin_unit_code(check: Check, ctx: RuleContext) -> list[RowCheck]:
                 columns=(col, era_col),
                 bad_when=f"({c} IS NOT NULL AND {e} IN ('2025', '2004') AND NOT {in_era})",
                 reason=(
-                    f"CASE WHEN {in_other} THEN '{col}: ' || {_shown(col)} || ' is not in the ' "
+                    f"CASE WHEN {in_other} THEN '{col}: ' || {shown(col)} || ' is not in the ' "
                     f"|| {e} || ' list but exists in the other era''s list (wrong era)' "
-                    f"ELSE '{col}: ' || {_shown(col)} || ' is not an official commune code' END"
+                    f"ELSE '{col}: ' || {shown(col)} || ' is not an official commune code' END"
                 ),
                 severity=check.severity,
                 description=f"{col} is an official commune code of its era",
@@ -352,7 +352,7 @@ def admin_unit_code(check: Check, ctx: RuleContext) -> list[RowCheck]:
             columns=(col,),
             bad_when=(f"({c} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {ref} "
                       f"WHERE ref_era = '{era}' AND ref_code = {c}))"),
-            reason=f"'{col}: ' || {_shown(col)} || ' is not an official {era} commune code'",
+            reason=f"'{col}: ' || {shown(col)} || ' is not an official {era} commune code'",
             severity=check.severity,
             description=f"{col} is an official {era} commune code",
         )
@@ -421,7 +421,7 @@ def vietnamese_name(check: Check, ctx: RuleContext) -> list[RowCheck]:
             bad_when=f"({c} IS NOT NULL AND (NOT regexp_full_match(trim({c}), "
             f"{lit(pattern)}) OR {not_syllables}))",
             reason=(
-                f"'{col}: ' || {_shown(col)} || ' has characters outside the Vietnamese alphabet "
+                f"'{col}: ' || {shown(col)} || ' has characters outside the Vietnamese alphabet "
                 "(legacy TCVN3/VNI encoding or stray symbols?)'"
             ),
             severity=check.severity,
@@ -466,7 +466,7 @@ def exists_in(check: Check, ctx: RuleContext) -> list[RowCheck]:
             # column of the same name to the referenced table, and never fail.
             bad_when=(f"({q(col)} IS NOT NULL{applies} AND {q(col)} NOT IN "
                       f"(SELECT {q(other_col)} FROM {source} WHERE {q(other_col)} IS NOT NULL))"),
-            reason=f"'{col}: ' || {_shown(col)} || ' is not in {other}.{other_col}'",
+            reason=f"'{col}: ' || {shown(col)} || ' is not in {other}.{other_col}'",
             severity=check.severity,
             description=check.description or f"{col} exists in {other}.{other_col}",
         )

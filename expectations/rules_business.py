@@ -22,7 +22,7 @@ industry codes, and Vietnamese free text.
 from __future__ import annotations
 
 from catalog.spec import Check
-from expectations.rules import SYLLABLE, VIETNAMESE_LETTERS, RowCheck, RuleContext, rule
+from expectations.rules import SYLLABLE, VIETNAMESE_LETTERS, RowCheck, RuleContext, rule, shown
 from warehouse.duck import quote_ident as q
 from warehouse.duck import quote_literal as lit
 
@@ -57,10 +57,6 @@ VSIC_DIVISIONS = tuple(
                          94, 95, 96, 97, 98, 99]
 )
 
-
-def shown(col: str) -> str:
-    """The value as a reason shows it: quoted, NULL as NULL."""
-    return f"coalesce('''' || {q(col)} || '''', 'NULL')"
 
 
 def _name(check: Check, col: str, part: str) -> str:

@@ -22,7 +22,7 @@ import re
 from collections.abc import Mapping
 
 from catalog.spec import Check
-from expectations.rules import RowCheck, RuleContext, rule
+from expectations.rules import RowCheck, RuleContext, rule, shown
 from warehouse.duck import quote_ident as q
 from warehouse.duck import quote_literal as lit
 
@@ -51,9 +51,6 @@ BENEFIT_LEVELS_BY_GROUP: dict[str, tuple[int, ...]] = {
 
 _GROUP = re.compile(r"^[A-Z]{2}$")
 
-
-def _shown(col: str) -> str:
-    return f"coalesce('''' || {q(col)} || '''', 'NULL')"
 
 
 def _name(check: Check, col: str, suffix: str = "") -> str:
@@ -96,7 +93,7 @@ def bhxh_number(check: Check, ctx: RuleContext) -> list[RowCheck]:
             columns=(col,),
             bad_when=f"({c} IS NOT NULL AND NOT regexp_full_match({c}, {lit(BHXH_PATTERN)}))",
             reason=(
-                f"'{col}: ' || {_shown(col)} || ' is not 10 digits' || "
+                f"'{col}: ' || {shown(col)} || ' is not 10 digits' || "
                 f"CASE WHEN regexp_full_match({c}, '[0-9]{{9}}') "
                 f"THEN ' (9 digits: a leading zero lost, e.g. by a spreadsheet?)' ELSE '' END"
             ),
@@ -116,7 +113,7 @@ def health_insurance_card(check: Check, ctx: RuleContext) -> list[RowCheck]:
             columns=(col,),
             bad_when=f"({q(col)} IS NOT NULL AND NOT {well_formed_card(col)})",
             reason=(
-                f"'{col}: ' || {_shown(col)} || ' is not a health-insurance card number "
+                f"'{col}: ' || {shown(col)} || ' is not a health-insurance card number "
                 "(2 capital letters group + level 1-5 + 2-digit province + 10-digit BHXH "
                 "number, e.g. DN4967912345678)'"
             ),
@@ -147,9 +144,9 @@ def card_level_for_group(check: Check, ctx: RuleContext) -> list[RowCheck]:
                       f"AND ({group} || {level}) NOT IN ({pairs}))"),
             reason=(
                 f"CASE WHEN {group} NOT IN ({groups}) "
-                f"THEN '{col}: ' || {_shown(col)} || ': beneficiary group ''' || {group} || "
+                f"THEN '{col}: ' || {shown(col)} || ': beneficiary group ''' || {group} || "
                 "''' is not in the group table' "
-                f"ELSE '{col}: ' || {_shown(col)} || ': benefit level ' || {level} || "
+                f"ELSE '{col}: ' || {shown(col)} || ': benefit level ' || {level} || "
                 f"' is not allowed for group ' || {group} || ' (allowed: ' || "
                 f"CASE {group} {allowed} END || ')' END"
             ),
@@ -172,8 +169,8 @@ def card_matches_bhxh(check: Check, ctx: RuleContext) -> list[RowCheck]:
             bad_when=(f"({c} IS NOT NULL AND {b} IS NOT NULL AND {well_formed_card(col)} "
                       f"AND substr({c}, 6, 10) <> {b})"),
             reason=(
-                f"'{col}: the BHXH part ''' || substr({c}, 6, 10) || ''' of ' || {_shown(col)} "
-                f"|| ' differs from {bhxh} ' || {_shown(bhxh)}"
+                f"'{col}: the BHXH part ''' || substr({c}, 6, 10) || ''' of ' || {shown(col)} "
+                f"|| ' differs from {bhxh} ' || {shown(bhxh)}"
             ),
             severity=check.severity,
             description=check.description or f"{col} ends with the member's {bhxh}",
@@ -195,7 +192,7 @@ def card_validity(check: Check, ctx: RuleContext) -> list[RowCheck]:
             rule="card_validity",
             columns=(start, end),
             bad_when=f"({s} IS NOT NULL AND {e} IS NOT NULL AND {e} < {s})",
-            reason=(f"'{end}: ' || {_shown(end)} || ' is before {start} ' || {_shown(start)} "
+            reason=(f"'{end}: ' || {shown(end)} || ' is before {start} ' || {shown(start)} "
                     "|| ' (the card would expire before it starts)'"),
             severity=check.severity,
             description=check.description or f"{start} <= {end}",

@@ -16,7 +16,7 @@ parcel identity, certificate serials and positive areas.
 from __future__ import annotations
 
 from catalog.spec import Check
-from expectations.rules import RowCheck, RuleContext, rule
+from expectations.rules import RowCheck, RuleContext, rule, shown
 from warehouse.duck import quote_ident as q
 from warehouse.duck import quote_literal as lit
 
@@ -37,9 +37,6 @@ LAND_USE_CODES: dict[str, tuple[str, ...]] = {
 SERIAL_PATTERN = "[A-Z]{2}[0-9]{8}"
 
 
-def _shown(col: str) -> str:
-    return f"coalesce('''' || {q(col)} || '''', 'NULL')"
-
 
 @rule("land_use_code")
 def land_use_code(check: Check, ctx: RuleContext) -> list[RowCheck]:
@@ -58,15 +55,15 @@ def land_use_code(check: Check, ctx: RuleContext) -> list[RowCheck]:
         RowCheck(
             name=f"land_use_code:{col}:version", rule="land_use_code", columns=(col, version),
             bad_when=f"({c} IS NOT NULL AND ({v} IS NULL OR {v} NOT IN ({known})))",
-            reason=(f"'{version}: ' || {_shown(version)} || ' is not a land-use code list "
-                    f"(known: {', '.join(lists)}); {col} ' || {_shown(col)} || ' cannot be read'"),
+            reason=(f"'{version}: ' || {shown(version)} || ' is not a land-use code list "
+                    f"(known: {', '.join(lists)}); {col} ' || {shown(col)} || ' cannot be read'"),
             severity=check.severity,
             description=check.description or f"{version} names a known code list",
         ),
         RowCheck(
             name=f"land_use_code:{col}:code", rule="land_use_code", columns=(col, version),
             bad_when=f"({c} IS NOT NULL AND {v} IN ({known}) AND NOT ({in_list}))",
-            reason=(f"'{col}: ' || {_shown(col)} || CASE WHEN {other} "
+            reason=(f"'{col}: ' || {shown(col)} || CASE WHEN {other} "
                     f"THEN ' is not in the ' || {v} || ' code list (it belongs to another version)' "
                     f"ELSE ' is not a land-use code' END"),
             severity=check.severity,
@@ -93,8 +90,8 @@ def parcel_identity(check: Check, ctx: RuleContext) -> list[RowCheck]:
         RowCheck(
             name=f"parcel_identity:{col}:numbers", rule="parcel_identity", columns=(col,),
             bad_when=f"({sheet} IS NOT NULL AND {number} IS NOT NULL AND NOT coalesce({positive}, false))",
-            reason=(f"'{sheet_col} ' || {_shown(sheet_col)} || ', {number_col} ' || "
-                    f"{_shown(number_col)} || ': both must be positive integers'"),
+            reason=(f"'{sheet_col} ' || {shown(sheet_col)} || ', {number_col} ' || "
+                    f"{shown(number_col)} || ': both must be positive integers'"),
             severity=check.severity,
             description=check.description or "map sheet and parcel numbers are positive integers",
         ),
@@ -102,7 +99,7 @@ def parcel_identity(check: Check, ctx: RuleContext) -> list[RowCheck]:
             name=f"parcel_identity:{col}:parts", rule="parcel_identity", columns=(col,),
             bad_when=(f"({c} IS NOT NULL AND coalesce({positive}, false) AND {commune} IS NOT NULL "
                       f"AND {c} <> {expected})"),
-            reason=(f"'{col}: ' || {_shown(col)} || ' does not match commune-sheet-number ' || "
+            reason=(f"'{col}: ' || {shown(col)} || ' does not match commune-sheet-number ' || "
                     f"{expected}"),
             severity=check.severity,
             description=check.description or f"{col} is commune-sheet-number",
@@ -117,7 +114,7 @@ def certificate_serial(check: Check, ctx: RuleContext) -> list[RowCheck]:
     return [RowCheck(
         name=f"certificate_serial:{col}:format", rule="certificate_serial", columns=(col,),
         bad_when=f"({c} IS NOT NULL AND NOT regexp_full_match({c}, '{SERIAL_PATTERN}'))",
-        reason=f"'{col}: ' || {_shown(col)} || ' is not a certificate serial (2 capital letters + 8 digits)'",
+        reason=f"'{col}: ' || {shown(col)} || ' is not a certificate serial (2 capital letters + 8 digits)'",
         severity=check.severity,
         description=check.description or f"{col} is 2 capital letters + 8 digits",
     )]
@@ -131,7 +128,7 @@ def positive_number(check: Check, ctx: RuleContext) -> list[RowCheck]:
         out.append(RowCheck(
             name=f"positive_number:{col}", rule="positive_number", columns=(col,),
             bad_when=f"(TRY_CAST({c} AS DOUBLE) IS NOT NULL AND TRY_CAST({c} AS DOUBLE) <= 0)",
-            reason=f"'{col}: ' || {_shown(col)} || ' must be greater than zero'",
+            reason=f"'{col}: ' || {shown(col)} || ' must be greater than zero'",
             severity=check.severity,
             description=check.description or f"{col} is greater than zero",
         ))
