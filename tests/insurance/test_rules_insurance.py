@@ -18,6 +18,7 @@ from expectations.gate import run_gate
 from expectations.reference import ensure_reference
 from expectations.rules import RULES, RuleContext, compile_checks
 from expectations.rules_insurance import BENEFIT_LEVELS_BY_GROUP
+from tests.rule_eval import rejects as _bad
 
 CARD = re.compile(r"[A-Z]{2}[1-5][0-9]{2}[0-9]{10}")
 GROUPS = sorted(BENEFIT_LEVELS_BY_GROUP)
@@ -39,12 +40,6 @@ def con():
     connection = duckdb.connect()
     yield connection
     connection.close()
-
-
-def _bad(con, check, row: dict[str, str | None]) -> bool:
-    cols = ", ".join(f"CAST(? AS VARCHAR) AS {k}" for k in row)
-    sql = f"SELECT count(*) FROM ({check.unexpected_rows_query(f'(SELECT {cols}, 1 AS _row)')})"
-    return bool(con.execute(sql, list(row.values())).fetchone()[0])
 
 
 cards = st.builds(

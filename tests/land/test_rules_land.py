@@ -18,6 +18,7 @@ from expectations.gate import run_gate
 from expectations.reference import ensure_reference
 from expectations.rules import RULES, RuleContext, compile_checks
 from expectations.rules_land import LAND_USE_CODES
+from tests.rule_eval import rejects as _bad
 
 
 @pytest.fixture(scope="module")
@@ -32,12 +33,6 @@ def con():
     connection = duckdb.connect()
     yield connection
     connection.close()
-
-
-def _bad(con, check, row: dict[str, str | None]) -> bool:
-    cols = ", ".join(f"CAST(? AS VARCHAR) AS {k}" for k in row)
-    sql = f"SELECT count(*) FROM ({check.unexpected_rows_query(f'(SELECT {cols}, 1 AS _row)')})"
-    return bool(con.execute(sql, list(row.values())).fetchone()[0])
 
 
 ALL_CODES = sorted({c for codes in LAND_USE_CODES.values() for c in codes})
