@@ -1,11 +1,11 @@
 """REST/JSON transport: bearer auth, cursor or page paging, timeouts, retries, incremental.
 
-Registered as `rest`. Each page becomes one Arrow batch, so memory holds a page or two at a
+Registered as `rest`. Each page becomes one Arrow batch, so memory holds a few pages at a
 time. Arrow's JSON reader parses a page straight into string columns (no Python object per
 value); a page it cannot take exactly as delivered (a number or an object where text is
-declared, an extra field, a field absent from every record) is parsed with orjson record by
-record instead, the reference behaviour. A read-ahead thread fetches and parses the next page
-while the current one is written.
+declared, an extra field, a field absent from every record, an invalid escape) is parsed with
+orjson record by record instead, the reference behaviour. A read-ahead thread fetches the
+next pages while two threads parse them and the current one is written.
 
 Transient failures (network errors, timeouts, 5xx, 429) are retried with exponential backoff
 within a budget of attempts and seconds; a 429's Retry-After is honoured when it fits the
@@ -20,8 +20,9 @@ import os
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -160,10 +161,19 @@ class _WaitRetryAfterOrBackoff:
         return float(self.backoff(state))
 
 
+DECODERS = 2
+"""Pages parsed at once (and one more fetched ahead): the JSON parse is the connector's
+largest cost, and it runs outside the GIL."""
+
+
 @dataclass(frozen=True)
 class _Response:
     url: str
     content: bytes
+
+
+_Decoded = tuple[pa.RecordBatch | None, dict[str, Any]]
+"""A parsed page: its records (None when it has none) and the body without them."""
 
 
 class RestConnector:
@@ -222,7 +232,7 @@ class RestConnector:
             )
         return _Response(str(resp.url), content)
 
-    def _decode(self, response: _Response) -> tuple[pa.RecordBatch | None, dict[str, Any]]:
+    def _decode(self, response: _Response) -> _Decoded:
         """A page as (batch of its records or None when empty, the body without the records
         for the paginator)."""
         fast = self._decode_arrow(response.content)
@@ -247,8 +257,6 @@ class RestConnector:
     def _decode_arrow(self, content: bytes) -> tuple[pa.RecordBatch | None, dict[str, Any]] | None:
         """The page through Arrow's JSON reader, or None when only orjson can say exactly
         what the page holds (then nothing here has noted drift)."""
-        if b"\\ud" in content or b"\\uD" in content:
-            return None  # surrogate escapes: orjson rejects lone ones, Arrow may not
         try:
             table = pa_json.read_json(
                 io.BytesIO(content),
@@ -290,28 +298,40 @@ class RestConnector:
             params[self.until_param] = _iso(window.until)
 
         def pages(stop: threading.Event) -> Iterator[pa.RecordBatch | None]:
-            # Page N is parsed (in `decoder`) while page N+1 is fetched with the cursor read
-            # off page N's bytes; the parsed body must confirm that cursor, else N+1 is
-            # fetched again with the right one.
-            with ThreadPoolExecutor(1, thread_name_prefix=f"rest-decode-{self.spec.id}") as decoder:
-                page_params: dict[str, Any] = params
-                response = self._get(page_params)
+            # Pages are fetched ahead with the cursor read off each page's bytes and parsed
+            # by DECODERS threads at once (Arrow's JSON reader releases the GIL); they are
+            # yielded in order. Each parsed body must confirm the cursor that was guessed
+            # from its bytes, else the pages fetched after it are dropped and fetching
+            # resumes from the confirmed cursor.
+            inflight: deque[tuple[dict[str, Any], Future[_Decoded], dict[str, Any] | None]]
+            inflight = deque()
+            with ThreadPoolExecutor(DECODERS,
+                                    thread_name_prefix=f"rest-decode-{self.spec.id}") as pool:
+                upcoming: dict[str, Any] | None = params
                 while True:
-                    self.pages += 1
-                    decoded = decoder.submit(self._decode, response)
-                    guess = self._guess_next(response.content, page_params)
-                    ahead = (self._get(guess) if guess is not None and not stop.is_set()
-                             else None)
-                    batch, body = decoded.result()
-                    yield batch
-                    next_params = self.paginator.get_next(body, page_params)
-                    if next_params is None or stop.is_set():
+                    while upcoming is not None and len(inflight) < DECODERS + 1:
+                        if stop.is_set():
+                            return
+                        response = self._get(upcoming)
+                        guess = self._guess_next(response.content, upcoming)
+                        inflight.append((upcoming, pool.submit(self._decode, response), guess))
+                        upcoming = guess
+                    if not inflight:
                         return
-                    if ahead is None or next_params != guess:
-                        ahead = self._get(next_params)
-                    page_params, response = next_params, ahead
+                    page_params, decoded, guess = inflight.popleft()
+                    batch, body = decoded.result()
+                    self.pages += 1
+                    yield batch
+                    confirmed = self.paginator.get_next(body, page_params)
+                    if confirmed is None or stop.is_set():
+                        return
+                    if confirmed != guess:
+                        for _, later, _ in inflight:
+                            later.cancel()
+                        inflight.clear()
+                        upcoming = confirmed
 
-        # The consumer writes page N-1 while this thread fetches and parses page N.
+        # The consumer writes page N-1 while this thread fetches and parses the next ones.
         for batch in prefetched(pages, depth=2, name=f"rest-pages-{self.spec.id}"):
             if batch is not None:
                 yield batch

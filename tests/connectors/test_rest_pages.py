@@ -94,3 +94,25 @@ def test_next_cursor_is_read_off_the_bytes_before_parsing() -> None:
     assert connector._guess_next(body, params) == {"page_size": 10, "cursor": 'abc\\"d'}
     last = orjson.dumps({"data": PAGES["plain"], "next_cursor": None})
     assert connector._guess_next(last, params) is None
+
+
+def _escaped_page(name_escape: bytes) -> bytes:
+    """A page whose full_name is written with a JSON \\u escape (as ensure_ascii writers do)."""
+    record = orjson.dumps(_record(full_name="@NAME@"))
+    return b'{"data": [' + record.replace(b"@NAME@", name_escape) + b'], "next_cursor": null}'
+
+
+def test_escaped_surrogate_pairs_decode_like_orjson() -> None:
+    body = _escaped_page(b"Nguy\\u1ec5n \\ud83d\\ude00 \\uDBFF\\uDFFF")
+    batch, _ = _connector()._decode(_Response("u", body))
+    expected, _ = _reference(body)
+    assert batch is not None and batch.equals(expected)
+    assert batch.column("full_name")[0].as_py() == "Nguyễn \U0001f600 \U0010ffff"
+
+
+@pytest.mark.parametrize("escape", [b"\\ud800", b"\\udc00", b"\\ud83d\\u0041",
+                                    b"\\udc00\\ud800", b"x\\uDFFF"])
+def test_lone_surrogates_fail_naming_the_url(escape: bytes) -> None:
+    with pytest.raises(ConnectorError, match="not valid JSON") as err:
+        _connector()._decode(_Response("http://registry/p?cursor=7", _escaped_page(escape)))
+    assert "http://registry/p?cursor=7" in str(err.value)
