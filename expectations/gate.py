@@ -36,6 +36,9 @@ DELETED = "_deleted"
 
 GATE_FILE = "gate.json"
 CURATED_FILE = "curated.parquet"
+"""The live rows that passed, typed and normalised: exactly the curated table's columns."""
+TOMBSTONES_FILE = "tombstones.parquet"
+"""The run's deletions (keys and order column, typed as curated); written when there are any."""
 QUARANTINE_FILE = "quarantine.parquet"
 
 
@@ -261,27 +264,21 @@ def _split(spec: DatasetSpec, run: RawRun, source: str, tombstones: str,
            checks: list[RowCheck], out: Path) -> dict[str, Any]:
     """The checks evaluated once, then the two staging files, in three passes:
 
-    1. every check over the columns the checks read (not whole rows: window and subquery
-       operators buffer their input), keeping the row number, the derived columns and the
-       flags of the rows some check flags (or holding combining marks, for the NFC count);
+    1. every check over the columns the checks read (not whole rows: subquery operators
+       buffer their input), keeping the row number and the flags of the rows some check
+       flags (or holding combining marks, for the NFC count);
     2. curated: the live rows no blocking check flagged (an anti-join on the row number),
-       typed; then the tombstones;
+       typed; the tombstones in a file of their own;
     3. quarantine: the blocked rows as delivered, joined to their flags for the reasons.
     """
     nfc_cols = [c.name for c in spec.columns if c.normalize == "nfc"]
-    derived: dict[str, str] = {}
-    for check in checks:
-        derived.update(check.derived)
     chk = [q(f"_chk_{i}") for i in range(len(checks))]
     nfc = [q(f"_nfc_{i}") for i in range(len(nfc_cols))]
     row = q(ROW_COLUMN)
-    inner = source if not derived else (
-        f"SELECT *, {', '.join(f'{e} AS {q(n)}' for n, e in derived.items())} FROM ({source})"
-    )
-    flags = ([f"coalesce({c.bad_when}, false) AS {chk[i]}" for i, c in enumerate(checks)]
+    flags = ([f"coalesce({c.over(f'({source})')}, false) AS {chk[i]}"
+              for i, c in enumerate(checks)]
              + [f"coalesce(regexp_matches({q(c)}, '[{COMBINING_MARKS}]'), false) AS {nfc[i]}"
                 for i, c in enumerate(nfc_cols)])
-    kept = [*(q(n) for n in derived), *flags]
     blockers = [(chk[i], c) for i, c in enumerate(checks) if c.severity != "warn"]
 
     def listed(items: list[str], sep: str) -> str:
@@ -296,18 +293,21 @@ def _split(spec: DatasetSpec, run: RawRun, source: str, tombstones: str,
     raw_cols = ", ".join(q(c.name) for c in spec.columns)
     with duck.connection(memory_limit=GATE_MEMORY_LIMIT) as con:
         con.execute(f"CREATE TEMP TABLE flagged AS SELECT * FROM (SELECT {row}"
-                    f"{''.join(', ' + k for k in kept)} FROM ({inner})) "
+                    f"{''.join(', ' + f for f in flags)} FROM ({source})) "
                     f"WHERE {' OR '.join(chk + nfc) or 'false'}")
         con.execute(f"CREATE TEMP TABLE blocked AS SELECT {row} FROM flagged WHERE {blocking}")
         con.execute(
-            f"COPY (SELECT {curated_select(spec, run.run_id, lenient=False)}, false AS {q(DELETED)} "
-            f"FROM ({source}) ANTI JOIN blocked USING ({row}) "
-            f"UNION ALL BY NAME "
-            f"SELECT {curated_select(spec, run.run_id, lenient=True)}, true AS {q(DELETED)} "
-            f"FROM ({tombstones})) "
+            f"COPY (SELECT {curated_select(spec, run.run_id, lenient=False)} "
+            f"FROM ({source}) ANTI JOIN blocked USING ({row})) "
             f"TO '{out / CURATED_FILE}' (FORMAT parquet, COMPRESSION zstd)"
         )
         deleted = con.execute(f"SELECT count(*) FROM ({tombstones})").fetchone()
+        if deleted and deleted[0]:
+            con.execute(
+                f"COPY (SELECT {curated_select(spec, run.run_id, lenient=True)} "
+                f"FROM ({tombstones})) "
+                f"TO '{out / TOMBSTONES_FILE}' (FORMAT parquet, COMPRESSION zstd)"
+            )
         live = con.execute(f"SELECT count(*) FROM ({source})").fetchone()
         con.execute(
             f"COPY (SELECT {raw_cols}, {row}, '{run.run_id}' AS {q(RUN_COLUMN)}, "

@@ -4,7 +4,9 @@ rows recorded, then the watermark advanced.
 For a full-refresh dataset (`source.incremental: false`) the run is the whole dataset and
 replaces the table. Otherwise the merge keeps, per primary key, the most recent record
 (by the spec's `order_by`, then the newest run), so re-publishing a run or re-running a
-window changes nothing and never duplicates. Order of commits: curated, quarantine,
+window changes nothing and never duplicates. When there is nothing to merge with (a first
+load or a full refresh), no deletions and no key twice, the gate's staged file already is
+that table and is registered as it is, not rewritten. Order of commits: curated, quarantine,
 watermark. A failure anywhere leaves the watermark where it was; publishing the same run
 again is safe.
 """
@@ -20,7 +22,7 @@ from pathlib import Path
 
 from catalog.spec import DatasetSpec
 from connectors.state import StateStore
-from expectations.gate import CURATED_FILE, QUARANTINE_FILE, GateResult
+from expectations.gate import CURATED_FILE, QUARANTINE_FILE, TOMBSTONES_FILE, GateResult
 from lgsp.config import Settings
 from warehouse import duck, iceberg
 from warehouse.curate import RUN_COLUMN, curated_arrow_schema, quarantine_arrow_schema
@@ -61,8 +63,13 @@ def _merge_curated(spec: DatasetSpec, settings: Settings, gate: GateResult) -> t
         current = [iceberg.local_path(p) for p in iceberg.data_files(fresh)]
         out_dir = iceberg.table_dir(fresh) / "data" / f"{gate.run_id}-{_file_uuid()}"
         out_dir.parent.mkdir(parents=True, exist_ok=True)
-        parts = [f"SELECT {columns}, _deleted, 1 AS _incoming FROM read_parquet('{staged}')"]
-        if current and spec.source.incremental:
+        merging = bool(current) and spec.source.incremental
+        parts = [f"SELECT {columns}, false AS _deleted, 1 AS _incoming "
+                 f"FROM read_parquet('{staged}')"]
+        if gate.deleted_rows:
+            parts.append(f"SELECT {columns}, true AS _deleted, 1 AS _incoming "
+                         f"FROM read_parquet('{Path(gate.staging_dir) / TOMBSTONES_FILE}')")
+        if merging:
             parts.append(f"SELECT {columns}, false AS _deleted, 0 AS _incoming "
                          f"FROM {duck.parquet_source(current)}")
         sql = (
@@ -73,15 +80,28 @@ def _merge_curated(spec: DatasetSpec, settings: Settings, gate: GateResult) -> t
             f") WHERE NOT _deleted"
         )
         try:
-            if gate.raw_rows:  # an empty full refresh (e.g. no gaps left) empties the table
+            if (not merging and gate.deleted_rows == 0 and gate.curated_rows
+                    and _unique_keys(staged, spec.primary_key)):
+                # A first load, or a full refresh, without deletions and with unique keys:
+                # the staged file is the table the merge would write, so register a copy.
+                out_dir.mkdir()
+                shutil.copyfile(staged, out_dir / "part-0.parquet")
+            elif gate.raw_rows:  # an empty full refresh (e.g. no gaps left) empties the table
                 with duck.connection() as con:
                     con.execute(
                         f"COPY ({sql}) TO '{out_dir}' (FORMAT parquet, COMPRESSION zstd, "
                         f"FILE_SIZE_BYTES '256MB', FILENAME_PATTERN 'part-{{i}}')"
                     )
-            new_files = sorted(str(p) for p in out_dir.glob("*.parquet"))
-            props = {"lgsp.run_id": gate.run_id, "lgsp.published_rows": str(gate.curated_rows),
-                     "lgsp.quarantined_rows": str(gate.quarantined_rows)}
+        except BaseException:
+            shutil.rmtree(out_dir, ignore_errors=True)
+            raise
+        return _commit(fresh, out_dir, sorted(str(p) for p in out_dir.glob("*.parquet")))
+
+    def _commit(fresh: iceberg.Table, out_dir: Path, new_files: list[str]) -> iceberg.Table:
+        """One snapshot: the table's files swapped for `new_files` (removed on failure)."""
+        props = {"lgsp.run_id": gate.run_id, "lgsp.published_rows": str(gate.curated_rows),
+                 "lgsp.quarantined_rows": str(gate.quarantined_rows)}
+        try:
             return iceberg.replace_files(fresh, lambda _path: True, new_files, props)
         except BaseException:
             shutil.rmtree(out_dir, ignore_errors=True)
@@ -91,6 +111,15 @@ def _merge_curated(spec: DatasetSpec, settings: Settings, gate: GateResult) -> t
     snapshot = table.current_snapshot()
     total = int(snapshot.summary["total-records"]) if snapshot and snapshot.summary else 0
     return (snapshot.snapshot_id if snapshot else None), total  # type: ignore[return-value]
+
+
+def _unique_keys(staged: Path, keys: list[str]) -> bool:
+    """No primary key twice (and none NULL) among the staged rows: one hash aggregate."""
+    key = q(keys[0]) if len(keys) == 1 else f"({', '.join(q(k) for k in keys)})"
+    with duck.connection() as con:
+        row = con.execute(f"SELECT count(*) = count(DISTINCT {key}) AND count({key}) = count(*) "
+                          f"FROM read_parquet('{staged}')").fetchone()
+    return bool(row and row[0])
 
 
 def _record_quarantine(spec: DatasetSpec, settings: Settings, gate: GateResult) -> None:

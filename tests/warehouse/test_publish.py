@@ -85,3 +85,41 @@ def test_watermark_advances_only_on_publish(population_spec, settings, raw_run_f
     state = StateStore(settings.state_dir).get("population")
     assert state.watermark.isoformat() == "2026-11-02T00:00:00+00:00"
     assert state.last_run_id == run.run_id
+
+
+def _data_files(settings):
+    table = iceberg.load_catalog(settings).load_table(("curated", "population"))
+    return [iceberg.local_path(p) for p in iceberg.data_files(table)]
+
+
+def test_first_load_registers_the_staged_file_as_it_is(population_spec, settings,
+                                                       raw_run_factory):
+    import hashlib
+    from pathlib import Path
+
+    rows = [GOOD, person(), person()]
+    run, gate, result = _publish(population_spec, settings, raw_run_factory, rows)
+    staged = Path(gate.staging_dir) / "curated.parquet"
+    (published,) = _data_files(settings)
+    digest = [hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in (staged, published)]
+    assert digest[0] == digest[1] and published != str(staged)
+    assert _count(settings, "SELECT count(DISTINCT personal_id) FROM population") == 3
+    # The next run merges: the table is rewritten, the staged file of the first run is not
+    # what it serves any more, and nothing is duplicated.
+    _publish(population_spec, settings, raw_run_factory, [person()])
+    assert published not in _data_files(settings)
+    assert _count(settings, "SELECT count(*) FROM population") == 4
+
+
+def test_first_load_with_a_key_twice_is_deduplicated(population_spec, settings,
+                                                     raw_run_factory):
+    # Without the unique check, a key twice passes the gate: the publish must not register
+    # the staged file as it is, but keep the newest record per key.
+    checks = [c for c in population_spec.quality.checks if c.rule != "unique"]
+    spec = population_spec.model_copy(update={
+        "quality": population_spec.quality.model_copy(update={"checks": checks})})
+    old = {**GOOD, "full_name": "Tên Cũ", "updated_at": "2020-01-01T00:00:00Z"}
+    run, gate, result = _publish(spec, settings, raw_run_factory, [GOOD, old, person()])
+    assert gate.curated_rows == 3
+    assert _count(settings, "SELECT count(*) FROM population") == 2
+    assert _count(settings, "SELECT count(*) FROM population WHERE full_name = 'Tên Cũ'") == 0
