@@ -176,3 +176,28 @@ def test_vietnamese_names_pass_in_nfc_nfd_and_upper_case(checks, words, form, up
 )
 def test_legacy_encoded_or_stray_names_fail(checks, mojibake):
     assert _bad(checks["vietnamese_name:full_name"], {"full_name": mojibake})
+
+
+def test_name_check_equals_letters_and_syllables_for_every_code_point(checks):
+    """The name check is one regex over syllables in either case (plus a guard); it must
+    accept exactly what "only Vietnamese letters, and every word a syllable in some case"
+    accepts. Every Unicode code point is tried inside and around syllables."""
+    import pyarrow as pa
+
+    from expectations.rules import COMBINING_MARKS, SYLLABLE, VIETNAMESE_LETTERS
+    from warehouse.duck import quote_literal as lit
+
+    chars = [chr(i) for i in range(1, 0x30000) if not 0xD800 <= i <= 0xDFFF]
+    values = [t.format(c=c) for t in ("{c}a", "ng{c}", "Nguy{c}n", "b{c}ng", "{c}o Th{c}")
+              for c in chars]
+    con = duckdb.connect()
+    con.register("names", pa.table({"full_name": values}))
+    letters = f"[{VIETNAMESE_LETTERS}{COMBINING_MARKS}]+"
+    reference = (f"NOT (regexp_full_match(trim(full_name), {lit(f'{letters}( {letters})*')}) "
+                 f"AND regexp_full_match(trim(full_name), {lit(f'(?i){SYLLABLE}( {SYLLABLE})*')}))")
+    check = checks["vietnamese_name:full_name"].over("names")
+    differ = con.execute(f"SELECT full_name FROM names WHERE ({check}) IS DISTINCT FROM "
+                         f"({reference}) LIMIT 5").fetchall()
+    assert differ == []
+    # and the check does reject things: every template with a non-letter in it
+    assert con.execute(f"SELECT count(*) FROM names WHERE {check}").fetchone()[0] > len(chars)
