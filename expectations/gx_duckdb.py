@@ -83,7 +83,12 @@ class ExpectationOutcome:
 class SuiteOutcome:
     success: bool
     outcomes: list[ExpectationOutcome]
-    data_docs: str | None
+    result_key: list[str] | None
+    """The stored validation result (ValidationResultIdentifier as a tuple of strings)."""
+
+
+GROUP_META = "lgsp_check"
+"""Expectation meta key naming the spec check an expectation stands for."""
 
 
 def _gx_query(checks: list[RowCheck]) -> str:
@@ -129,10 +134,13 @@ def run_suite(
     """Validate `source_sql` (a DuckDB SELECT over the raw run, in `database` or an
     in-memory DuckDB limited to `memory_limit`, default the general limit) with a suite of
     one expectation per declared spec check (its row checks OR-ed), in GX, SQL pushed down
-    to DuckDB. Outcomes are named by group. Builds Data Docs when project_dir is set."""
+    to DuckDB. Outcomes are named by group. With `project_dir` the suite, the validation
+    definition and the result are kept in that GX project (`result_key` names the result;
+    `build_data_docs` renders it)."""
     enable_duckdb()
     import great_expectations as gx
     import great_expectations.expectations as gxe
+    from great_expectations.core.run_identifier import RunIdentifier
 
     count_only = count_only_expectation()  # registered before a file context loads its suites
     context = _context(project_dir)
@@ -154,24 +162,24 @@ def run_suite(
     asset = datasource.add_query_asset(name=f"{dataset}_raw", query=source_sql)
     batch = asset.add_batch_definition_whole_table("run")
 
+    expectations: list[Any] = [
+        gxe.ExpectTableRowCountToBeBetween(min_value=min_rows),
+        gxe.ExpectTableColumnsToMatchSet(column_set=column_names, exact_match=False),
+    ]
+    for group, members in groups(checks).items():
+        expectations.append(count_only(
+            unexpected_rows_query=_gx_query(members),
+            description=f"{group}: " + "; ".join(m.description for m in members),
+            meta={GROUP_META: group},
+        ))
     suite_name = f"{dataset}_suite"
     try:
         context.suites.delete(suite_name)
     except Exception:  # noqa: BLE001 - absent on first run
         pass
-    suite = context.suites.add(gx.ExpectationSuite(name=suite_name))
-    suite.add_expectation(gxe.ExpectTableRowCountToBeBetween(min_value=min_rows))
-    suite.add_expectation(
-        gxe.ExpectTableColumnsToMatchSet(column_set=column_names, exact_match=False)
-    )
-    by_id: dict[str, str] = {}
-    for group, members in groups(checks).items():
-        exp = count_only(
-            unexpected_rows_query=_gx_query(members),
-            description=f"{group}: " + "; ".join(m.description for m in members),
-        )
-        added = suite.add_expectation(exp)
-        by_id[str(added.id)] = group
+    # The whole suite in one write: added one by one, a file context rewrites the suite's
+    # JSON for every expectation.
+    suite = context.suites.add(gx.ExpectationSuite(name=suite_name, expectations=expectations))
 
     vd_name = f"{dataset}_validation"
     try:
@@ -181,32 +189,23 @@ def run_suite(
     validation = context.validation_definitions.add(
         gx.ValidationDefinition(name=vd_name, data=batch, suite=suite)
     )
-    docs = None
+    run = RunIdentifier(run_name=run_id)
+    result = validation.run(result_format="BASIC", run_id=run)
+    key = None
     if project_dir is not None:
-        checkpoint_name = f"{dataset}_checkpoint"
-        try:
-            context.checkpoints.delete(checkpoint_name)
-        except Exception:  # noqa: BLE001
-            pass
-        checkpoint = context.checkpoints.add(
-            gx.Checkpoint(
-                name=checkpoint_name,
-                validation_definitions=[validation],
-                actions=[gx.checkpoint.UpdateDataDocsAction(name="docs")],
-                result_format={"result_format": "BASIC"},
-            )
+        from great_expectations.data_context.types.resource_identifiers import (
+            ExpectationSuiteIdentifier,
+            ValidationResultIdentifier,
         )
-        cp = checkpoint.run(run_id=gx.core.run_identifier.RunIdentifier(run_name=run_id))
-        result = next(iter(cp.run_results.values()))
-        sites = context.get_docs_sites_urls()
-        docs = sites[0]["site_url"] if sites else None
-    else:
-        result = validation.run(result_format="BASIC")
+
+        key = list(ValidationResultIdentifier(
+            expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite_name),
+            run_id=run, batch_identifier=result.batch_id).to_tuple())
 
     outcomes = []
     for r in result.results:
         cfg = r.expectation_config
-        label = by_id.get(str(cfg.id), cfg.type)
+        label = (cfg.meta or {}).get(GROUP_META, cfg.type)
         res = r.result or {}
         count = res.get("unexpected_count")
         if count is None and cfg.type in ("unexpected_rows_expectation",
@@ -222,4 +221,21 @@ def run_suite(
                 error=err,
             )
         )
-    return SuiteOutcome(success=bool(result.success), outcomes=outcomes, data_docs=docs)
+    return SuiteOutcome(success=bool(result.success), outcomes=outcomes, result_key=key)
+
+
+def build_data_docs(project_dir: Path, result_keys: list[list[str]] | None = None) -> str | None:
+    """Render GX Data Docs for the given validation results (all of them when None) and the
+    index page; return the index's URL. Reporting, apart from the gate: it never delays or
+    blocks a publish, and one build covers every dataset of a run."""
+    enable_duckdb()
+    from great_expectations.data_context.types.resource_identifiers import (
+        ValidationResultIdentifier,
+    )
+
+    count_only_expectation()
+    context = _context(project_dir)
+    ids = ([ValidationResultIdentifier.from_tuple(tuple(k)) for k in result_keys]
+           if result_keys is not None else None)
+    sites = context.build_data_docs(resource_identifiers=ids)
+    return next(iter(sites.values()), None)

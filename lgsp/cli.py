@@ -104,6 +104,11 @@ def run(
     else:
         go()
 
+    if summaries:
+        with console.status("rendering Great Expectations Data Docs"):
+            docs = pipeline.data_docs(settings, [(s.dataset, s.run_id) for s in summaries])
+        if docs:
+            console.print(f"quality reports (GX Data Docs): {docs}", soft_wrap=True)
     table = Table("dataset", "extracted", "quarantined", "published", "rows in table",
                   "quality score", "status", "seconds", title="Pipeline summary")
     for s in summaries:

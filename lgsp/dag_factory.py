@@ -1,4 +1,5 @@
-"""Airflow DAGs derived from dataset specs: one DAG per spec, extract -> validate -> publish.
+"""Airflow DAGs derived from dataset specs: one DAG per spec, extract -> validate -> publish,
+and validate -> data_docs (the GX report, rendered whether the gate passed or blocked).
 
 Parse-time work is reading the YAML specs only: no database, no network, no heavy imports
 (pyarrow, duckdb, pyiceberg and GX load inside the tasks). Tasks pass paths through XCom.
@@ -82,8 +83,19 @@ def build_dag(spec: DatasetSpec) -> Any:
 
             return asdict(pipeline.publish_run(spec, run_path, Settings.from_env()))
 
+        @task(task_id="data_docs", trigger_rule="all_done_min_one_success")
+        def data_docs(run_path: str) -> str | None:
+            """GX Data Docs for this run, blocked or not; never holds up the publish."""
+            from lgsp import pipeline
+            from warehouse.raw_zone import RawRun
+
+            run_id = RawRun.load(run_path).run_id
+            return pipeline.data_docs(Settings.from_env(), [(spec.id, run_id)])
+
         run_path = extract()
-        publish(run_path, validate(run_path))
+        gate = validate(run_path)
+        publish(run_path, gate)
+        gate >> data_docs(run_path)
     return dag
 
 

@@ -17,7 +17,7 @@ from catalog.spec import DatasetSpec
 from connectors.base import Window
 from connectors.registry import build_connector
 from connectors.state import StateStore
-from expectations.gate import GateResult, run_gate, staging_dir
+from expectations.gate import GATE_FILE, GateResult, run_gate, staging_dir, write_data_docs
 from lgsp.config import Settings
 from warehouse.publish import PublishResult, publish
 from warehouse.raw_zone import RawRun, RawRunWriter, new_run_id, remove_stale_temporaries
@@ -78,6 +78,14 @@ def extract(spec: DatasetSpec, settings: Settings, run_id: str | None = None,
 def validate(spec: DatasetSpec, run_path: str | Path, settings: Settings,
              use_gx: bool = True) -> GateResult:
     return run_gate(spec, RawRun.load(run_path), settings, use_gx=use_gx)
+
+
+def data_docs(settings: Settings, runs: list[tuple[str, str]]) -> str | None:
+    """Render GX Data Docs for the gate results of these (dataset, run id) pairs in one
+    build; runs the gate never reached are skipped. Returns the index URL."""
+    dirs = [staging_dir(settings, dataset, run_id) for dataset, run_id in runs]
+    gates = [GateResult.load(d) for d in dirs if (d / GATE_FILE).exists()]
+    return write_data_docs(settings, gates)
 
 
 def publish_run(spec: DatasetSpec, run_path: str | Path, settings: Settings) -> PublishResult:

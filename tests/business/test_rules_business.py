@@ -163,7 +163,7 @@ def test_clean_variants_pass_and_gx_agrees(settings, raw_run_factory):
                  commune_code="31999", commune_code_era="2004"),
             dict(GOOD, updated_at="2025-01-01T00:00:00+07:00")]  # same code again: warn only
     rows += [row for _, row, _ in CASES]
-    gate = run_gate(SPEC, raw_run_factory(SPEC, rows), settings, use_gx=True, data_docs=False)
+    gate = run_gate(SPEC, raw_run_factory(SPEC, rows), settings, use_gx=True, keep_gx_result=False)
     assert gate.curated_rows == 5
     assert gate.quarantined_rows == len(CASES)
     assert gate.normalised_values == 2

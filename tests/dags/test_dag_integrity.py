@@ -26,6 +26,9 @@ PROBE = textwrap.dedent(
         dag = bag.dags[dag_id]
         out["dags"][dag_id] = {
             "tasks": sorted(t.task_id for t in dag.tasks),
+            "upstream": {t.task_id: sorted(t.upstream_task_ids) for t in dag.tasks},
+            "trigger_rules": {t.task_id: getattr(t.trigger_rule, "value", str(t.trigger_rule))
+                              for t in dag.tasks},
             "tags": sorted(dag.tags),
             "retries": sorted({t.retries for t in dag.tasks}),
             "outlets": sorted(str(getattr(o, "uri", o)) for t in dag.tasks for o in t.outlets),
@@ -67,10 +70,19 @@ def test_no_import_errors_and_one_dag_per_spec(parsed):
     assert expected <= set(parsed["dags"])
 
 
+TASKS = ["data_docs", "extract", "publish", "validate"]
+
+
 def test_each_spec_dag_has_extract_validate_publish(parsed):
     for spec in load_specs():
         dag = parsed["dags"][f"lgsp_{spec.id}"]
-        assert dag["tasks"] == ["extract", "publish", "validate"]
+        assert dag["tasks"] == TASKS
+        assert dag["upstream"] == {"extract": [], "validate": ["extract"],
+                                   "publish": ["extract", "validate"],
+                                   "data_docs": ["extract", "validate"]}
+        # Data Docs also for a blocked run (validate failed), not when extract failed.
+        assert dag["trigger_rules"]["data_docs"] == "all_done_min_one_success"
+        assert dag["trigger_rules"]["publish"] == "all_success"
         assert f"dataset:{spec.id}" in dag["tags"] and "lgsp" in dag["tags"]
         assert dag["retries"] == [2]
         assert dag["outlets"] == [f"lgsp://curated/{spec.id}"]
@@ -95,7 +107,7 @@ def test_a_new_spec_file_gives_a_new_dag_without_code_changes(tmp_path):
     )
     parsed = _parse_dags(Settings(home=tmp_path / "home", specs_dir=specs_dir), specs_dir)
     assert parsed["errors"] == {}
-    assert parsed["dags"]["lgsp_civil_status"]["tasks"] == ["extract", "publish", "validate"]
+    assert parsed["dags"]["lgsp_civil_status"]["tasks"] == TASKS
     assert parsed["dags"]["lgsp_civil_status"]["outlets"] == ["lgsp://curated/civil_status"]
 
 

@@ -78,7 +78,7 @@ def test_gx_and_split_agree_and_nfd_names_are_normalised(population_spec, settin
     rows += [row for _, row, _ in CASES]
     rows.append(dict(GOOD))  # exact duplicate of the first row
     run = raw_run_factory(population_spec, rows)
-    gate = run_gate(population_spec, run, settings, use_gx=True, data_docs=False)
+    gate = run_gate(population_spec, run, settings, use_gx=True, keep_gx_result=False)
     assert gate.raw_rows == len(rows)
     assert gate.curated_rows + gate.quarantined_rows == gate.raw_rows
     assert gate.curated_rows == 2  # GOOD once + the NFD person

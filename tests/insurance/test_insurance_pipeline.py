@@ -10,6 +10,8 @@ completes); the Airflow DAG built from the spec.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
@@ -78,7 +80,13 @@ def test_happy_path_defects_quarantined_rerun_and_incremental(env, admin):
 
     # Members unknown to the population are a warning, not a rejection: they are curated.
     gate = GateResult.load(staging_dir(settings, spec.id, summary.run_id))
-    assert gate.data_docs, "Great Expectations ran and wrote Data Docs"
+    assert gate.gx_result, "Great Expectations ran and stored its result"
+    index = pipeline.data_docs(settings, [(spec.id, summary.run_id)])
+    assert index and index.startswith("file://")
+    site = Path(index.removeprefix("file://")).parent
+    pages = list((site / "validations").rglob("*.html"))
+    assert [p for p in pages if summary.run_id in p.parts], "a Data Docs page for this run"
+    assert GateResult.load(staging_dir(settings, spec.id, summary.run_id)).data_docs == index
     assert_gx_agrees_with_split(gate)
     assert _scalar(settings, "SELECT count(*) FROM insurance_members WHERE personal_id NOT IN "
                              "(SELECT personal_id FROM population)") \
@@ -202,5 +210,5 @@ def test_airflow_dag_for_the_spec():
 
     dag = build_dag(spec_with())
     assert dag.dag_id == "lgsp_insurance_members"
-    assert [t.task_id for t in dag.tasks] == ["extract", "validate", "publish"]
+    assert [t.task_id for t in dag.tasks] == ["extract", "validate", "publish", "data_docs"]
     assert "connector:soap_xml" in dag.tags

@@ -175,7 +175,7 @@ def test_employer_of_an_enterprise_employee_must_be_in_the_business_registry(
     bhxh = f"96{next(_serial):08d}"
     public_body = member(bhxh_number=bhxh, card_number=f"HC496{bhxh}", employer_code="0100233488")
     gate = run_gate(spec, raw_run_factory(spec, [known, unknown, public_body]), settings,
-                    use_gx=True, data_docs=False)
+                    use_gx=True, keep_gx_result=False)
     employer = next(c for c in gate.checks if c.name.startswith("exists_in:employer_code"))
     assert (employer.severity, employer.failed_rows, employer.gx_unexpected) == ("warn", 1, 1)
     assert (gate.curated_rows, gate.quarantined_rows) == (3, 0)

@@ -179,7 +179,7 @@ def test_certificate_holders_are_looked_up_in_their_registry(settings, raw_run_f
     unknown_firm = {**ENTERPRISE, "certificate_serial": "CT07654321", "holder_id": "0100233488"}
     spec = get_spec("land_certificates")
     rows = [CERTIFICATE, ENTERPRISE, unknown_person, unknown_firm]
-    gate = run_gate(spec, raw_run_factory(spec, rows), settings, use_gx=True, data_docs=False)
+    gate = run_gate(spec, raw_run_factory(spec, rows), settings, use_gx=True, keep_gx_result=False)
     lookups = sorted((c.description, c.severity, c.failed_rows, c.gx_unexpected)
                      for c in gate.checks if c.rule == "exists_in")
     assert [f[1:] for f in lookups] == [("warn", 1, 1)] * 3, lookups

@@ -32,5 +32,10 @@ def test_dag_test_runs_extract_validate_publish(env, registry, monkeypatch):
             "SELECT task_id, state FROM task_instance WHERE dag_id = 'lgsp_population'"
         ).fetchall())
     assert events == 1
-    assert states == {"extract": "success", "validate": "success", "publish": "success"}
+    assert states == {"extract": "success", "validate": "success", "publish": "success",
+                      "data_docs": "success"}
+    # The data_docs task rendered GX's report of this run.
+    (index,) = (settings.quality_dir / "gx").rglob("local_site/index.html")
+    site = index.parent
+    assert list((site / "validations").rglob("*.html"))
     assert os.environ["LGSP_POPULATION_URL"] == registry.base_url

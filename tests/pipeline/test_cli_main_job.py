@@ -28,6 +28,13 @@ def test_lgsp_run_publishes_every_dataset_and_reports(tmp_path):
     for spec in load_specs():
         assert spec.id in result.stdout
     assert "blocked" not in result.stdout
+    # One Data Docs build after the runs: a validation page per dataset, one index.
+    assert "quality reports (GX Data Docs): file://" in result.stdout
+    (index,) = (home / "quality" / "gx").rglob("local_site/index.html")
+    site = index.parent
+    suites = {p.relative_to(site / "validations").parts[0]
+              for p in (site / "validations").rglob("*.html")}
+    assert suites == {f"{spec.id}_suite" for spec in load_specs()}
     status = _lgsp(["status"], home)
     assert status.returncode == 0 and "never" not in status.stdout
     quality = _lgsp(["quality", "--lang", "en"], home)
