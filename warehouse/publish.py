@@ -55,7 +55,6 @@ def _merge_curated(spec: DatasetSpec, settings: Settings, gate: GateResult) -> t
     staged = Path(gate.staging_dir) / CURATED_FILE
     schema = curated_arrow_schema(spec)
     columns = ", ".join(q(f.name) for f in schema)
-    keys = ", ".join(q(k) for k in spec.primary_key)
     order = f"{q(spec.order_by)} DESC NULLS LAST, " if spec.order_by else ""
 
     def attempt() -> iceberg.Table:
@@ -69,16 +68,8 @@ def _merge_curated(spec: DatasetSpec, settings: Settings, gate: GateResult) -> t
         if gate.deleted_rows:
             parts.append(f"SELECT {columns}, true AS _deleted, 1 AS _incoming "
                          f"FROM read_parquet('{Path(gate.staging_dir) / TOMBSTONES_FILE}')")
-        if merging:
-            parts.append(f"SELECT {columns}, false AS _deleted, 0 AS _incoming "
-                         f"FROM {duck.parquet_source(current)}")
-        sql = (
-            f"SELECT {columns} FROM ("
-            f"SELECT * FROM ({' UNION ALL '.join(parts)}) "
-            f"QUALIFY row_number() OVER (PARTITION BY {keys} "
-            f"ORDER BY {order}_incoming DESC, _deleted DESC, {q(RUN_COLUMN)} DESC) = 1"
-            f") WHERE NOT _deleted"
-        )
+        sql = _merge_sql(columns, spec.primary_key, order, " UNION ALL ".join(parts),
+                         duck.parquet_source(current) if merging else None)
         try:
             if (not merging and gate.deleted_rows == 0 and gate.curated_rows
                     and _unique_keys(staged, spec.primary_key)):
@@ -111,6 +102,33 @@ def _merge_curated(spec: DatasetSpec, settings: Settings, gate: GateResult) -> t
     snapshot = table.current_snapshot()
     total = int(snapshot.summary["total-records"]) if snapshot and snapshot.summary else 0
     return (snapshot.snapshot_id if snapshot else None), total  # type: ignore[return-value]
+
+
+def _merge_sql(columns: str, keys: list[str], order: str, incoming: str,
+               current: str | None) -> str:
+    """The table after the merge: per key the newest record (by `order`, then incoming
+    before current, deletions before upserts, then the later run); deleted keys dropped.
+
+    Only the keys the run touches are ranked: their incoming rows and their current rows
+    (a semi-join). The other current rows are carried over by an anti-join against the
+    touched keys (a hash table of the run's keys), so a small daily run over a large table
+    costs a streaming pass, not a window over the whole table."""
+    key_list = ", ".join(q(k) for k in keys)
+    ranked = (f"QUALIFY row_number() OVER (PARTITION BY {key_list} "
+              f"ORDER BY {order}_incoming DESC, _deleted DESC, {q(RUN_COLUMN)} DESC) = 1")
+    if current is None:
+        return (f"SELECT {columns} FROM (SELECT * FROM ({incoming}) {ranked}) "
+                f"WHERE NOT _deleted")
+    same_key = " AND ".join(f"cur.{q(k)} IS NOT DISTINCT FROM touched.{q(k)}" for k in keys)
+    return (
+        f"WITH incoming AS ({incoming}), "
+        f"touched AS (SELECT DISTINCT {key_list} FROM incoming), "
+        f"winners AS (SELECT * FROM (SELECT * FROM incoming UNION ALL "
+        f"SELECT {columns}, false AS _deleted, 0 AS _incoming FROM {current} AS cur "
+        f"SEMI JOIN touched ON {same_key}) {ranked}) "
+        f"SELECT {columns} FROM {current} AS cur ANTI JOIN touched ON {same_key} "
+        f"UNION ALL SELECT {columns} FROM winners WHERE NOT _deleted"
+    )
 
 
 def _unique_keys(staged: Path, keys: list[str]) -> bool:
