@@ -153,12 +153,13 @@ def run_suite(
         if existing == name:
             context.data_sources.delete(name)
     url = f"duckdb:///{database}" if database is not None else "duckdb:///:memory:"
-    from warehouse.duck import DEFAULT_MEMORY_LIMIT, DEFAULT_THREADS
+    from warehouse.duck import DEFAULT_MEMORY_LIMIT, DEFAULT_THREADS, temp_directory
 
     datasource = context.data_sources.add_sql(
         name=name, connection_string=url,
         kwargs={"connect_args": {"config": {"memory_limit": memory_limit or DEFAULT_MEMORY_LIMIT,
-                                            "threads": DEFAULT_THREADS}}})
+                                            "threads": DEFAULT_THREADS,
+                                            "temp_directory": temp_directory()}}})
     asset = datasource.add_query_asset(name=f"{dataset}_raw", query=source_sql)
     batch = asset.add_batch_definition_whole_table("run")
 

@@ -58,6 +58,11 @@ class Settings:
         return self.home / "airflow"
 
     @property
+    def duckdb_temp_dir(self) -> Path:
+        """Where DuckDB spills joins, sorts and windows beyond its memory limit."""
+        return self.home / "tmp" / "duckdb"
+
+    @property
     def iceberg_catalog_uri(self) -> str:
         return self.catalog_uri or f"sqlite:///{self.warehouse_dir / 'catalog.db'}"
 

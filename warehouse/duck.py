@@ -21,9 +21,19 @@ DEFAULT_MEMORY_LIMIT = os.environ.get("LGSP_DUCKDB_MEMORY_LIMIT", "512MB")
 DEFAULT_THREADS = int(os.environ.get("LGSP_DUCKDB_THREADS", "2"))
 
 
+def temp_directory() -> str:
+    """DuckDB's spill folder, under LGSP_HOME (not `.tmp` in whatever folder we run in)."""
+    from lgsp.config import Settings
+
+    folder = Settings.from_env().duckdb_temp_dir
+    folder.mkdir(parents=True, exist_ok=True)  # DuckDB creates the last level only
+    return str(folder)
+
+
 def connect(memory_limit: str = DEFAULT_MEMORY_LIMIT, threads: int = DEFAULT_THREADS,
             database: str = ":memory:", read_only: bool = False) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(database, read_only=read_only)
+    con.execute(f"SET temp_directory = {quote_literal(temp_directory())}")
     con.execute(f"SET memory_limit = '{memory_limit}'")
     con.execute(f"SET threads = {int(threads)}")
     con.execute("SET preserve_insertion_order = false")
