@@ -123,3 +123,21 @@ def test_too_many_bad_rows_blocks(population_spec, settings, raw_run_factory):
                     use_gx=False)
     assert gate.blocked
     assert "quarantined, above the limit" in gate.block_reasons[0]
+
+
+def test_a_blocked_run_still_gets_its_data_docs(population_spec, settings, raw_run_factory):
+    from pathlib import Path
+
+    from lgsp import pipeline
+
+    rows = [person(personal_id=f"0030850{i:05d}") for i in range(4)] + [GOOD]
+    run = raw_run_factory(population_spec, rows)
+    gate = run_gate(population_spec, run, settings, use_gx=True)
+    assert gate.blocked and gate.gx_result
+    assert gate.data_docs is None  # the gate decides; it does not render HTML
+    index = pipeline.data_docs(settings, [(population_spec.id, run.run_id),
+                                          ("population", "a-run-that-never-reached-the-gate")])
+    site = Path(index.removeprefix("file://")).parent
+    (page,) = [p for p in (site / "validations").rglob("*.html") if run.run_id in p.parts]
+    text = page.read_text("utf-8")
+    assert run.run_id in text and "Unsuccessful Expectations" in text
