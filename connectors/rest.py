@@ -312,7 +312,16 @@ class RestConnector:
                     while upcoming is not None and len(inflight) < DECODERS + 1:
                         if stop.is_set():
                             return
-                        response = self._get(upcoming)
+                        try:
+                            response = self._get(upcoming)
+                        except ConnectorError as exc:
+                            # Raised when this page is needed: a guessed cursor may be
+                            # dropped before then (and a registry may refuse it).
+                            failed: Future[_Decoded] = Future()
+                            failed.set_exception(exc)
+                            inflight.append((upcoming, failed, None))
+                            upcoming = None
+                            break
                         guess = self._guess_next(response.content, upcoming)
                         inflight.append((upcoming, pool.submit(self._decode, response), guess))
                         upcoming = guess

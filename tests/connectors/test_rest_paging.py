@@ -33,11 +33,15 @@ class _Registry(BaseHTTPRequestHandler):
     page's last bytes is wrong; the server answers that cursor too (a page of junk)."""
 
     decoy = False
+    refuse_decoy = False
     requests: list[str] = []
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
         cursor = parse_qs(urlparse(self.path).query).get("cursor", ["p0"])[0]
         type(self).requests.append(cursor)
+        if cursor == "decoy" and self.refuse_decoy:
+            self.send_error(400, "unknown cursor")
+            return
         if cursor == "decoy":
             records = [_record(-1, next_cursor="decoy")]
             body = {"next_cursor": None, "data": records}
@@ -63,7 +67,9 @@ class _Registry(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def registry(request: pytest.FixtureRequest) -> Iterator[str]:
-    handler = type("Handler", (_Registry,), {"decoy": request.param, "requests": []})
+    decoy, refuse = (request.param, False) if isinstance(request.param, bool) else request.param
+    handler = type("Handler", (_Registry,),
+                   {"decoy": decoy, "refuse_decoy": refuse, "requests": []})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -81,7 +87,8 @@ def _extract(url: str) -> Iterator:
     return connector, connector.extract(window, DatasetState(watermark=None))
 
 
-@pytest.mark.parametrize("registry", [False, True], ids=["plain", "decoy cursor"],
+@pytest.mark.parametrize("registry", [False, True, (True, True)],
+                         ids=["plain", "decoy cursor", "decoy cursor refused with 400"],
                          indirect=True)
 def test_every_page_arrives_once_and_in_order(registry) -> None:
     url, handler = registry
