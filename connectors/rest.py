@@ -254,7 +254,7 @@ class RestConnector:
         return (records_to_batch(records, self.spec.column_names, self.drift)
                 if records else None), body
 
-    def _decode_arrow(self, content: bytes) -> tuple[pa.RecordBatch | None, dict[str, Any]] | None:
+    def _decode_arrow(self, content: bytes) -> _Decoded | None:
         """The page through Arrow's JSON reader, or None when only orjson can say exactly
         what the page holds (then nothing here has noted drift)."""
         try:

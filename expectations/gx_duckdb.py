@@ -225,9 +225,9 @@ def run_suite(
     return SuiteOutcome(success=bool(result.success), outcomes=outcomes, result_key=key)
 
 
-def build_data_docs(project_dir: Path, result_keys: list[list[str]] | None = None) -> str | None:
-    """Render GX Data Docs for the given validation results (all of them when None) and the
-    index page; return the index's URL. Reporting, apart from the gate: it never delays or
+def build_data_docs(project_dir: Path, result_keys: list[list[str]]) -> str | None:
+    """Render GX Data Docs for the given validation results and the index page; return the
+    index's URL. Reporting, apart from the gate: it never delays or
     blocks a publish, and one build covers every dataset of a run."""
     enable_duckdb()
     from great_expectations.data_context.types.resource_identifiers import (
@@ -236,7 +236,6 @@ def build_data_docs(project_dir: Path, result_keys: list[list[str]] | None = Non
 
     count_only_expectation()
     context = _context(project_dir)
-    ids = ([ValidationResultIdentifier.from_tuple(tuple(k)) for k in result_keys]
-           if result_keys is not None else None)
+    ids = [ValidationResultIdentifier.from_tuple(tuple(k)) for k in result_keys]
     sites = context.build_data_docs(resource_identifiers=ids)
     return next(iter(sites.values()), None)

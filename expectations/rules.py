@@ -27,6 +27,7 @@ from catalog.spec import Check, DatasetSpec
 from expectations.reference import personal_id_prefixes
 from warehouse.duck import quote_ident as q
 from warehouse.duck import quote_literal as lit
+from warehouse.raw_zone import ROW_COLUMN
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ def unique(check: Check, ctx: RuleContext) -> list[RowCheck]:
     # The copies to drop: every copy of a repeated key but the most recent. Only the rows of
     # repeated keys (found by one hash aggregate) are ranked, not the whole run: a window
     # over every row cost twice as much. Uncorrelated, so it runs once per query.
-    row = q("_row")
+    row = q(ROW_COLUMN)
     dropped = (
         f"SELECT {row} FROM (SELECT {row}, row_number() OVER (PARTITION BY {keys} "
         f"ORDER BY {order_sql}{row} DESC) AS copy_rank FROM {ROWS} "
