@@ -10,8 +10,6 @@ completes); the Airflow DAG built from the spec.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
@@ -22,6 +20,7 @@ from connectors.state import StateStore
 from expectations.gate import GateResult, staging_dir
 from lgsp import pipeline
 from registries.insurance.generator import DEFAULT_AS_OF, generate_insurance
+from tests.data_docs import validation_pages
 from tests.gx_agreement import assert_gx_agrees_with_split
 from tests.insurance.conftest import (
     SEED,
@@ -83,8 +82,8 @@ def test_happy_path_defects_quarantined_rerun_and_incremental(env, admin):
     assert gate.gx_result, "Great Expectations ran and stored its result"
     index = pipeline.data_docs(settings, [(spec.id, summary.run_id)])
     assert index and index.startswith("file://")
-    site = Path(index.removeprefix("file://")).parent
-    pages = list((site / "validations").rglob("*.html"))
+    found, pages = validation_pages(settings.home)
+    assert index == found.as_uri()
     assert [p for p in pages if summary.run_id in p.parts], "a Data Docs page for this run"
     assert GateResult.load(staging_dir(settings, spec.id, summary.run_id)).data_docs == index
     assert_gx_agrees_with_split(gate)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 from catalog.spec import load_specs
+from tests.data_docs import validation_pages
 
 
 def _lgsp(args: list[str], home, timeout: float = 900) -> subprocess.CompletedProcess[str]:
@@ -30,10 +31,8 @@ def test_lgsp_run_publishes_every_dataset_and_reports(tmp_path):
     assert "blocked" not in result.stdout
     # One Data Docs build after the runs: a validation page per dataset, one index.
     assert "quality reports (GX Data Docs): file://" in result.stdout
-    (index,) = (home / "quality" / "gx").rglob("local_site/index.html")
-    site = index.parent
-    suites = {p.relative_to(site / "validations").parts[0]
-              for p in (site / "validations").rglob("*.html")}
+    index, pages = validation_pages(home)
+    suites = {p.relative_to(index.parent / "validations").parts[0] for p in pages}
     assert suites == {f"{spec.id}_suite" for spec in load_specs()}
     status = _lgsp(["status"], home)
     assert status.returncode == 0 and "never" not in status.stdout
