@@ -4,7 +4,7 @@
     lgsp specs        validate and list the dataset specs
     lgsp registries   serve the simulated registries in the foreground
     lgsp airflow      Airflow on the embedded defaults: `standalone`, `test DAG_ID`, or any args
-    lgsp query SQL    query the curated tables with DuckDB (each dataset is a view)
+    lgsp query SQL    read-only SELECT over the curated and quarantine tables (sandboxed)
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from catalog.spec import SpecError, in_dependency_order, load_specs
 from lgsp.config import Settings
@@ -142,17 +143,45 @@ def registries(
 
 
 @app.command()
-def query(sql: str) -> None:
-    """Run SQL over the current snapshots of the curated tables (views named by dataset id)."""
-    from warehouse.query import curated_connection
+def query(
+    sql: Annotated[str, typer.Argument(help="one SELECT statement")],
+    output_format: Annotated[str, typer.Option(
+        "--format", help="table, csv or json")] = "table",
+    as_of: Annotated[str | None, typer.Option(
+        help="read the tables as they were at this ISO 8601 time (no offset = UTC)")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="print at most this many rows")] = 200,
+) -> None:
+    """Run one read-only SELECT over the published tables: one view per dataset, and
+    <id>_quarantine with its rejected rows. No file, network, extension or settings access."""
+    from lgsp import query_output
+    from warehouse import sandbox
 
-    settings = Settings.from_env()
-    con = curated_connection(settings)
-    cur = con.execute(sql)
-    table = Table(*[d[0] for d in cur.description])
-    for row in cur.fetchmany(200):
-        table.add_row(*("" if v is None else str(v) for v in row))
-    console.print(table)
+    try:
+        fmt = query_output.OutputFormat(output_format)
+    except ValueError:
+        typer.echo(f"error: --format must be table, csv or json, not {output_format!r}", err=True)
+        raise typer.Exit(1) from None
+    try:
+        when = sandbox.parse_timestamp(as_of) if as_of else None
+        result = sandbox.query(Settings.from_env(), sql, as_of=when, limit=limit)
+    except sandbox.QueryRefused as err:
+        typer.echo(f"refused: {err}", err=True)
+        raise typer.Exit(1) from None
+    except sandbox.QueryError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
+    except Exception as err:  # noqa: BLE001 - the catalog or specs failing to open: one line
+        typer.echo(f"error: {type(err).__name__}: {sandbox.one_line(err)}", err=True)
+        raise typer.Exit(1) from None
+    if fmt is query_output.OutputFormat.csv:
+        query_output.write_csv(result, sys.stdout)
+    elif fmt is query_output.OutputFormat.json:
+        query_output.write_json(result, sys.stdout)
+    else:
+        query_output.print_table(result, console)
+    if result.truncated:
+        typer.echo(f"showing the first {limit:,} rows; the result has more (raise --limit)",
+                   err=True)
 
 
 @airflow_app.command("standalone")
@@ -193,7 +222,7 @@ def quality(lang: Annotated[str, typer.Option(help="vi or en")] = "vi") -> None:
             if q.latest_score is not None and q.previous_score is not None:
                 delta = q.latest_score - q.previous_score
                 trend = f"{delta:+.2f}"
-            worst = ", ".join(f"{n} [{s}] {r:,}" for n, s, r in q.failing_checks[:4])
+            worst = Text(", ".join(f"{n} [{s}] {r:,}" for n, s, r in q.failing_checks[:4]))
             table.add_row(q.dataset, str(q.runs), score, trend, worst)
         console.print(table)
 
