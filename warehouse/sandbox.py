@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,7 +45,7 @@ _LOCKDOWN = (
 )
 
 _KINDS = {"LOAD": "INSTALL and LOAD", "SET": "SET, RESET and USE", "PRAGMA": "PRAGMA and IMPORT",
-          "MULTI": "multi-step (e.g. PIVOT)"}
+          "MULTI": "multi-step"}
 """How a refused statement type is named in the message (DuckDB's name otherwise)."""
 
 
@@ -102,9 +103,11 @@ def sandboxed_connection(settings: Settings, as_of: datetime | None = None
     return con
 
 
-def run_query(con: duckdb.DuckDBPyConnection, sql: str, limit: int = 200) -> QueryResult:
+def run_query(con: duckdb.DuckDBPyConnection, sql: str, limit: int = 200,
+              timeout: float | None = None) -> QueryResult:
     """Check `sql` is a single SELECT and run it on a sandboxed connection, fetching at most
-    `limit` rows (and one more, to tell whether the result was cut)."""
+    `limit` rows (and one more, to tell whether the result was cut); a query still running
+    after `timeout` seconds is interrupted."""
     try:
         statements = con.extract_statements(sql)
     except duckdb.Error as err:
@@ -116,27 +119,37 @@ def run_query(con: duckdb.DuckDBPyConnection, sql: str, limit: int = 200) -> Que
     statement = statements[0]
     if statement.type != duckdb.StatementType.SELECT:
         kind = _KINDS.get(statement.type.name, statement.type.name.replace("_", " "))
+        hint = "; a PIVOT needs its values listed: ON col IN (...)" if kind == "multi-step" else ""
         raise QueryRefused(f"{kind} statements are not allowed: the query shell runs read-only "
-                           "SELECT queries over the published tables")
+                           f"SELECT queries over the published tables{hint}")
+    timer = threading.Timer(timeout, con.interrupt) if timeout else None
+    if timer:
+        timer.start()
     try:
         cursor = con.execute(statement)
         columns = [d[0] for d in cursor.description or []]
         rows = cursor.fetchmany(limit + 1)
     except duckdb.PermissionException as err:
         raise QueryRefused(_permission_message(err)) from None
+    except duckdb.InterruptException:
+        raise QueryFailed(f"the query ran longer than {timeout:g} s and was stopped") from None
     except duckdb.Error as err:
+        if "configuration has been locked" in str(err):  # e.g. SELECT * FROM enable_logging()
+            raise QueryRefused("settings cannot be changed in the query shell") from None
         raise QueryFailed(_failure_message(con, err)) from None
     finally:
+        if timer:
+            timer.cancel()
         con.abort()  # drop the rest of a streaming result
     return QueryResult(columns, rows[:limit], truncated=len(rows) > limit)
 
 
 def query(settings: Settings, sql: str, as_of: datetime | None = None,
-          limit: int = 200) -> QueryResult:
+          limit: int = 200, timeout: float | None = None) -> QueryResult:
     """One query on a fresh sandboxed connection."""
     con = sandboxed_connection(settings, as_of)
     try:
-        return run_query(con, sql, limit)
+        return run_query(con, sql, limit, timeout)
     finally:
         con.close()
 

@@ -82,6 +82,8 @@ ESCAPES = {  # {raw} etc. are quoted literals; {target} is an open literal insid
     "checkpoint": "CHECKPOINT",
     "vacuum": "VACUUM",
     "begin": "BEGIN TRANSACTION",
+    "enable_logging": "SELECT * FROM enable_logging(storage = 'file', storage_path = {target}/l')",
+    "enable_profiling": "SELECT * FROM enable_profiling(save_location = {target}/p.json')",
     "stacked": "SELECT 1; COPY population TO {target}/s.csv'",
     "explain_analyze": "EXPLAIN ANALYZE COPY population TO {target}/e.csv'",
 }
@@ -164,6 +166,12 @@ def test_limit_fetches_one_more_row_and_never_the_whole_result(con):
     assert (len(exact.rows), exact.truncated) == (5, False)
     # The connection is free for the next query after a cut result.
     assert sandbox.run_query(con, "SELECT 42").rows == [(42,)]
+
+
+def test_a_query_past_its_timeout_is_stopped(con):
+    with pytest.raises(sandbox.QueryFailed, match="ran longer than 0.2 s"):
+        sandbox.run_query(con, "SELECT count(*) FROM range(1000000000000000)", timeout=0.2)
+    assert sandbox.run_query(con, "SELECT 42", timeout=60).rows == [(42,)]
 
 
 def test_as_of_reads_the_snapshot_in_force_then(published):
