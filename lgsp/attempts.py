@@ -11,6 +11,7 @@ apart in `report_error`, never as the attempt's outcome. `lgsp status` reads it.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from lgsp.config import Settings
 
+log = logging.getLogger(__name__)
 ATTEMPT_FILE = "last_attempt.json"
 PUBLISHED, NO_CHANGES, BLOCKED, FAILED = "published", "no changes", "blocked", "failed"
 MAX_MESSAGE = 500
@@ -40,11 +42,17 @@ def _path(settings: Settings, dataset: str) -> Path:
 
 
 def _save(settings: Settings, attempt: Attempt) -> None:
+    """Write the record; a failure to write it is logged, never raised over the outcome
+    being recorded (often another error)."""
     path = _path(settings, attempt.dataset)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.part")
-    tmp.write_text(json.dumps(asdict(attempt), ensure_ascii=False), "utf-8")
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(asdict(attempt), ensure_ascii=False), "utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        log.warning("could not record the last attempt of %s in %s: %s", attempt.dataset,
+                    path, exc)
 
 
 def record(settings: Settings, dataset: str, run_id: str | None, outcome: str, stage: str,

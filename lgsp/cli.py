@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -22,6 +22,10 @@ from rich.table import Table
 
 from catalog.spec import SpecError, in_dependency_order, load_specs
 from lgsp.config import Settings
+
+if TYPE_CHECKING:
+    from lgsp.attempts import Attempt
+    from lgsp.pipeline import RunSummary
 
 app = typer.Typer(help="LGSP shared-data bus: registries -> quality gate -> curated tables.",
                   no_args_is_help=True, add_completion=False)
@@ -132,7 +136,7 @@ def _score(score: float | None) -> str:
     return "no rows" if score is None else f"{score:.2f}%"
 
 
-def _run_status(summary) -> str:  # type: ignore[no-untyped-def]
+def _run_status(summary: RunSummary) -> str:
     if summary.blocked:
         return "[red]blocked[/red]: " + escape("; ".join(summary.block_reasons))
     if summary.outcome == "no changes":
@@ -241,7 +245,7 @@ def status() -> None:
     console.print(table)
 
 
-def _attempt_text(attempt) -> str:  # type: ignore[no-untyped-def]
+def _attempt_text(attempt: Attempt) -> str:
     colour = {"blocked": "red", "failed": "red"}.get(attempt.outcome, "green")
     text = f"[{colour}]{attempt.outcome}[/{colour}] {escape(attempt.at)}"
     if attempt.outcome in ("blocked", "failed"):

@@ -43,13 +43,9 @@ class RunSummary:
     blocked: bool
     block_reasons: list[str]
     seconds: float
-
-    @property
-    def outcome(self) -> str:
-        """blocked, "no changes" (nothing new in the window; the table stays) or published."""
-        if self.blocked:
-            return attempts.BLOCKED
-        return attempts.NO_CHANGES if self.extracted == 0 else attempts.PUBLISHED
+    outcome: str = attempts.PUBLISHED
+    """blocked, "no changes" (an incremental window with nothing new: the table stays) or
+    published."""
 
 
 def _error(exc: BaseException) -> str:
@@ -156,12 +152,18 @@ def publish_gated(spec: DatasetSpec, run: RawRun, gate: GateResult,
         outcome = attempts.BLOCKED if isinstance(exc, PublishBlocked) else attempts.FAILED
         attempts.record(settings, spec.id, run.run_id, outcome, "publish", _error(exc))
         raise
-    empty = gate.raw_rows == 0 and spec.source.incremental
-    attempts.record(settings, spec.id, run.run_id,
-                    attempts.NO_CHANGES if empty else attempts.PUBLISHED, "publish",
+    attempts.record(settings, spec.id, run.run_id, _outcome(spec, gate), "publish",
                     f"{result.published_rows:,} rows published, {result.quarantined_rows:,} "
                     f"quarantined; {result.curated_rows_total:,} rows in the table")
     return result
+
+
+def _outcome(spec: DatasetSpec, gate: GateResult) -> str:
+    if gate.blocked:
+        return attempts.BLOCKED
+    if gate.raw_rows == 0 and spec.source.incremental:
+        return attempts.NO_CHANGES
+    return attempts.PUBLISHED
 
 
 def run_dataset(spec: DatasetSpec, settings: Settings, progress: Progress | None = None,
@@ -181,5 +183,5 @@ def run_dataset(spec: DatasetSpec, settings: Settings, progress: Progress | None
         quarantined=gate.quarantined_rows, published=0 if gate.blocked else gate.curated_rows,
         total_rows=total, quality_score=gate.quality_score, blocked=gate.blocked,
         block_reasons=gate.block_reasons,
-        seconds=(datetime.now(UTC) - started).total_seconds(),
+        seconds=(datetime.now(UTC) - started).total_seconds(), outcome=_outcome(spec, gate),
     )
