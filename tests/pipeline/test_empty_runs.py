@@ -150,3 +150,19 @@ def test_quality_of_an_empty_run_is_no_rows_without_a_trend(population_spec, set
     _gate_and_publish(population_spec, settings, raw_run_factory(population_spec, []))
     line = next(ln for ln in _cli(["quality", "--lang", "en"]).splitlines() if "population" in ln)
     assert "no rows" in line and "%" not in line and "+" not in line
+
+
+def test_min_rows_of_an_incremental_dataset_counts_the_table_not_the_window(
+        population_spec, settings, raw_run_factory):
+    spec = population_spec.model_copy(update={
+        "quality": population_spec.quality.model_copy(update={"min_rows": 4})})
+    gate, _ = _gate_and_publish(spec, settings, raw_run_factory(spec, [GOOD, person()]))
+    assert gate.block_reasons == [f"the table would hold at most 2 rows after run "
+                                  f"{gate.run_id}, below the minimum 4"]
+    gate, first = _gate_and_publish(spec, settings, raw_run_factory(spec, [GOOD] + [
+        person() for _ in range(4)]))
+    assert not gate.blocked and first.curated_rows_total == 5
+    # Two changed rows on a table of five: far fewer than min_rows in the window, fine.
+    gate, later = _gate_and_publish(spec, settings, raw_run_factory(spec, [person(), person()]))
+    assert not gate.blocked, gate.block_reasons
+    assert later.curated_rows_total == 7
