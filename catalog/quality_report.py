@@ -22,7 +22,9 @@ class DatasetQuality:
     owner: str
     runs: int
     latest_score: float | None
+    """None when never run or when the latest run had no rows ("no rows", not 100 %)."""
     previous_score: float | None
+    """The score of the latest earlier run that had rows."""
     latest_run: str | None
     failing_checks: list[tuple[str, str, int]] = field(default_factory=list)
     """(check, severity, failed rows) of the latest run, worst first."""
@@ -49,8 +51,9 @@ def dataset_quality(settings: Settings, spec: DatasetSpec, lang: str = "vi") -> 
                           if c["failed_rows"]), key=lambda t: -t[2])
     return DatasetQuality(
         dataset=spec.id, owner=owner, runs=len(history),
-        latest_score=latest["quality_score"],
-        previous_score=history[-2]["quality_score"] if len(history) > 1 else None,
+        latest_score=latest["quality_score"],  # None: the run had no rows to score
+        previous_score=next((h["quality_score"] for h in reversed(history[:-1])
+                             if h.get("quality_score") is not None), None),
         latest_run=latest["run_id"], failing_checks=failing,
     )
 

@@ -13,9 +13,15 @@ Failures:
   connectors.rest.RetryPolicy; the manifest lists every retry;
 - a SOAP Fault with any other code (Client, FailedAuthentication, VersionMismatch...) and
   other HTTP errors fail at once with the fault code and string;
-- the service's `total` changing between pages, or fewer records than it announced, fails
-  the run: with page-number paging, a record that changes mid-extract shifts the pages and
-  would be skipped silently.
+- records changing while paging fail the run: with page-number paging, a record that
+  changes mid-extract shifts the pages and another would be skipped silently. Caught by the
+  service's `total` changing between pages (rows leaving or entering the window: shrinking
+  or growing), by a count different from the one announced, and, for a change that keeps
+  the total (a record re-stamped inside the window moves to its end: read twice, and the
+  record after the page boundary is skipped), by a primary key read on two pages: the
+  earlier page is read again, and if it is no longer what was received, the run fails (a
+  key the source itself repeats, on pages that stay the same, is left to the gate's
+  `unique` check). The keys are kept as 8-byte hashes, one array per page.
 
 Schema: declared columns are read from the elements named in `fields` (column -> element;
 default: the column name); any other element of a record is kept as an extra column under
@@ -35,6 +41,7 @@ from datetime import datetime
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
+import numpy as np
 import pyarrow as pa
 import requests
 
@@ -312,22 +319,51 @@ class SoapXmlConnector:
                                retries=self.retries, logger=log)
 
     # -- paging --------------------------------------------------------------------------
+    def _key_hashes(self, records: list[dict[str, Any]]) -> np.ndarray:
+        """One 64-bit hash per record of its primary key (as delivered)."""
+        keys = self.spec.primary_key
+        return np.fromiter((hash(tuple(r.get(k) for k in keys)) for r in records),
+                           dtype=np.int64, count=len(records))
+
+    def _check_repeated_keys(self, window: Window, pages: list[np.ndarray]) -> None:
+        """A key on two pages: read the earlier page again; if it changed, records moved
+        while paging (and another record was skipped)."""
+        if len(pages) < 2:
+            return
+        hashes = np.concatenate(pages)
+        page_of = np.repeat(np.arange(1, len(pages) + 1), [len(p) for p in pages])
+        order = np.argsort(hashes, kind="stable")
+        hashes, page_of = hashes[order], page_of[order]
+        repeated = (hashes[1:] == hashes[:-1]) & (page_of[1:] != page_of[:-1])
+        for number in sorted({int(n) for n in page_of[:-1][repeated]}):
+            again = self._call(number, window)
+            self.pages += 1
+            if not np.array_equal(self._key_hashes(again.records), pages[number - 1]):
+                raise ConnectorError(
+                    f"{self.spec.id}: records changed while paging: a record of page {number} "
+                    f"was delivered again on a later page and page {number} now holds other "
+                    "records (page-number paging skipped some); run the extract again")
+
     def extract(self, window: Window, state: DatasetState) -> Iterator[pa.RecordBatch]:
         expected = self.spec.column_names
         seen: set[str] = set()
         announced: int | None = None
         received = 0
         page_number = 1
+        keys: list[np.ndarray] = []
         while True:
             page = self._call(page_number, window)
             self.pages += 1
             if announced is None:
                 announced = page.total
             elif page.total is not None and page.total != announced:
+                change = "grew" if page.total > announced else "shrank"
                 raise ConnectorError(
                     f"{self.spec.id}: the service's total changed from {announced} to "
-                    f"{page.total} at page {page_number}: records changed while paging and "
-                    "page-number paging would skip or repeat some; run the extract again")
+                    f"{page.total} ({change}) at page {page_number}: records changed while "
+                    "paging and page-number paging would skip or repeat some; run the "
+                    "extract again")
+            keys.append(self._key_hashes(page.records))
             if page.records:
                 batch, page_seen = page_batch(page.records, expected)
                 seen |= page_seen
@@ -346,6 +382,7 @@ class SoapXmlConnector:
             raise ConnectorError(
                 f"{self.spec.id}: received {received} records in {page_number} pages but the "
                 f"service announced {announced}; nothing is published from this run")
+        self._check_repeated_keys(window, keys)
         if received:
             self.drift.note(seen, expected)
             if self.drift.extra_columns or self.drift.missing_columns:

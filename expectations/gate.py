@@ -6,13 +6,17 @@
 2. Great Expectations runs the dataset's suite on the raw run, SQL pushed down to DuckDB
    (imported in a thread while step 1 runs); the result is stored in the GX project, and
    Data Docs are rendered from it afterwards (`write_data_docs`), apart from the decision.
-3. The counts must agree (GX vs the split), and raw = curated + quarantined, always.
-4. Critical failures, a missing required column, too few rows or too many quarantined
-   rows block the publish. The result is written to gate.json next to the staging files.
+3. The counts must agree (GX vs the split), and raw = curated + quarantined + deletions,
+   counted from the files written (not derived from one another), always.
+4. Critical failures, a missing required column, too few rows (a full refresh, or the table
+   after an incremental run) or too many quarantined rows block the publish. The result is
+   written to gate.json next to the staging files, with the sha256 and row count of each
+   staged file (paths relative to LGSP_HOME); publish verifies them (`verify_staged`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -53,6 +57,10 @@ class GateError(RuntimeError):
     """The gate itself failed (not the data): a bug or an unreadable run."""
 
 
+class StagedFileError(GateError):
+    """A staged file is missing or differs from what the gate wrote: publish refuses it."""
+
+
 @dataclass
 class CheckResult:
     name: str
@@ -81,6 +89,9 @@ class GateResult:
     normalised_values: int
     drift: dict[str, list[str]]
     staging_dir: str
+    """Absolute in memory; in gate.json relative to LGSP_HOME (loaded from where it lies)."""
+    files: list[dict[str, Any]] = field(default_factory=list)
+    """The staged files: path (relative to LGSP_HOME), sha256, bytes, rows."""
     gx_result: list[str] | None = None
     """GX's stored validation result for this run (rendered by `build_data_docs`)."""
     data_docs: str | None = None
@@ -88,19 +99,87 @@ class GateResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
     @property
-    def quality_score(self) -> float:
-        """Share of raw rows that passed every check, in percent."""
-        return 100.0 if self.raw_rows == 0 else 100.0 * self.curated_rows / self.raw_rows
+    def quality_score(self) -> float | None:
+        """Share of raw rows that passed every check, in percent; None for a run without
+        rows (nothing was scored: "no rows", not 100 %)."""
+        return None if self.raw_rows == 0 else 100.0 * self.curated_rows / self.raw_rows
 
-    def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "quality_score": round(self.quality_score, 3)}
+    def to_json(self, home: Path) -> dict[str, Any]:
+        score = self.quality_score
+        data = {**asdict(self), "quality_score": None if score is None else round(score, 3)}
+        data["staging_dir"] = _relative(Path(self.staging_dir), home)
+        if self.data_docs and self.data_docs.startswith("file://"):
+            data["data_docs"] = _relative(Path(self.data_docs.removeprefix("file://")), home)
+        return data
 
     @classmethod
     def load(cls, staging_dir: str | Path) -> GateResult:
-        data = json.loads((Path(staging_dir) / GATE_FILE).read_text("utf-8"))
+        """Read gate.json; the staging folder is where it lies (gate.json written by older
+        versions, with absolute paths, loads the same)."""
+        staging = Path(staging_dir).resolve()
+        data = json.loads((staging / GATE_FILE).read_text("utf-8"))
         data.pop("quality_score", None)
         data["checks"] = [CheckResult(**c) for c in data["checks"]]
+        data["staging_dir"] = str(staging)
+        docs = data.get("data_docs")
+        if docs and not docs.startswith("file://"):
+            data["data_docs"] = (_home_of(staging) / docs).as_uri()
         return cls(**data)
+
+
+def _relative(path: Path, home: Path) -> str:
+    """`path` relative to LGSP_HOME (as it is when outside it)."""
+    try:
+        return path.resolve().relative_to(home.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _home_of(staging: Path) -> Path:
+    """LGSP_HOME of a staging folder: <home>/quality/<dataset>/<run_id> (`staging_dir`)."""
+    return staging.parents[2]
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _staged_entry(path: Path, home: Path) -> dict[str, Any]:
+    """Checksum, size and row count (from the Parquet footer) of a staged file."""
+    return {"path": _relative(path, home), "sha256": sha256_file(path),
+            "bytes": path.stat().st_size, "rows": pq.ParquetFile(path).metadata.num_rows}
+
+
+def verify_staged(gate: GateResult) -> None:
+    """Check the staged files publish reads against what the gate wrote into gate.json:
+    present, listed, same sha256. Raises StagedFileError naming the file otherwise."""
+    if not gate.raw_rows:
+        return  # nothing was staged (an empty run)
+    staging = Path(gate.staging_dir)
+    home = _home_of(staging)
+    listed = {Path(f["path"]).name: f for f in gate.files}
+    needed = [CURATED_FILE, QUARANTINE_FILE] + ([TOMBSTONES_FILE] if gate.deleted_rows else [])
+    for name in needed:
+        path = staging / name
+        shown = _relative(path, home)
+        entry = listed.get(name)
+        if entry is None:
+            raise StagedFileError(
+                f"{shown}: gate.json of run {gate.run_id} holds no checksum for it (written by "
+                "an older version?); validate the run again. Nothing published")
+        if not path.is_file():
+            raise StagedFileError(f"{shown}: staged file missing; validate the run again. "
+                                  "Nothing published")
+        digest = sha256_file(path)
+        if digest != entry["sha256"]:
+            raise StagedFileError(
+                f"{shown}: checksum mismatch (gate wrote sha256 {entry['sha256'][:16]}..., "
+                f"found {digest[:16]}...): the staged file changed after the gate; validate "
+                "the run again. Nothing published")
 
 
 def staging_dir(settings: Settings, dataset: str, run_id: str) -> Path:
@@ -124,7 +203,7 @@ def write_data_docs(settings: Settings, gates: list[GateResult]) -> str | None:
     for gate in gates:
         if gate.gx_result:
             gate.data_docs = url
-            _write(Path(gate.staging_dir), gate)
+            _write(Path(gate.staging_dir), gate, settings.home)
     return url
 
 
@@ -179,11 +258,21 @@ def run_gate(spec: DatasetSpec, run: RawRun, settings: Settings, use_gx: bool = 
         )
     drift["missing_columns"] = sorted(set(drift.get("missing_columns", [])) | set(missing_optional)
                                       | set(missing_required))
-    if run.row_count == 0 and not spec.source.incremental and spec.source.connector != "derived":
-        block.append(f"full-refresh run {run.run_id} has no rows; the published table is kept "
-                     "(an empty source is more likely an outage than an empty registry)")
-    if run.row_count < spec.quality.min_rows:
-        block.append(f"row count {run.row_count} is below the minimum {spec.quality.min_rows}")
+    min_rows = spec.quality.min_rows
+    table_rows = 0
+    if not spec.source.incremental:
+        if run.row_count == 0 and spec.source.connector != "derived":
+            block.append(f"full-refresh run {run.run_id} has no rows; the published table is "
+                         "kept (an empty source is more likely an outage than an empty registry)")
+        elif run.row_count < min_rows:
+            block.append(f"full-refresh run {run.run_id}: row count {run.row_count} is below "
+                         f"the minimum {min_rows}")
+    elif min_rows:
+        # An incremental run delivers a change window, which may well be empty: `min_rows`
+        # guards the table after the merge (checked again exactly at publish).
+        from warehouse.iceberg import current_snapshot
+
+        table_rows = current_snapshot(settings, "curated", spec.id)[1]
 
     result = GateResult(
         dataset=spec.id, run_id=run.run_id, raw_rows=run.row_count, curated_rows=0,
@@ -191,12 +280,15 @@ def run_gate(spec: DatasetSpec, run: RawRun, settings: Settings, use_gx: bool = 
         normalised_values=0,
         drift=drift, staging_dir=str(out),
     )
+    if run.row_count == 0 and spec.source.incremental and table_rows < min_rows:
+        block.append(f"no rows in run {run.run_id} and the table holds {table_rows}: below the "
+                     f"minimum {min_rows}")
     if block or run.row_count == 0:
         result.blocked = bool(block)
         result.block_reasons = block
         result.checks = [CheckResult(c.name, c.rule, list(c.columns), c.severity, c.description,
                                      0, None, None) for c in checks]
-        _write(out, result)
+        _write(out, result, settings.home)
         return result
 
     source = _source_sql(run, spec, present)
@@ -213,7 +305,8 @@ def run_gate(spec: DatasetSpec, run: RawRun, settings: Settings, use_gx: bool = 
         from expectations.gx_duckdb import run_suite
 
         suite = run_suite(
-            spec.id, run.run_id, source, checks, spec.column_names, spec.quality.min_rows,
+            spec.id, run.run_id, source, checks, spec.column_names,
+            0 if spec.source.incremental else min_rows,
             project_dir=gx_project_dir(settings) if keep_gx_result else None,
             memory_limit=GATE_MEMORY_LIMIT,
         )
@@ -224,16 +317,24 @@ def run_gate(spec: DatasetSpec, run: RawRun, settings: Settings, use_gx: bool = 
         result.gx_result = suite.result_key
     t4 = time.perf_counter()
 
+    # Every count below is read from the file written, not derived from another count.
     result.curated_rows = counts["curated"]
     result.quarantined_rows = counts["quarantined"]
     result.normalised_values = counts["normalised"]
     result.deleted_rows = counts["deleted"]
+    if result.quarantined_rows != counts["blocked"]:
+        raise GateError(
+            f"{spec.id} run {run.run_id}: {QUARANTINE_FILE} holds {result.quarantined_rows} "
+            f"rows but the checks blocked {counts['blocked']}"
+        )
     if result.curated_rows + result.quarantined_rows + result.deleted_rows != result.raw_rows:
         raise GateError(
             f"{spec.id} run {run.run_id}: raw rows {result.raw_rows} != curated "
             f"{result.curated_rows} + quarantined {result.quarantined_rows} + deletions "
-            f"{result.deleted_rows}"
+            f"{result.deleted_rows} (rows counted in the files written)"
         )
+    result.files = [_staged_entry(out / name, settings.home) for name in
+                    (CURATED_FILE, QUARANTINE_FILE, TOMBSTONES_FILE) if (out / name).exists()]
     for group, failed in counts["per_group"].items():
         gx_count, _ = gx_counts.get(group, (None, None))
         if use_gx and gx_count != failed:
@@ -249,6 +350,9 @@ def run_gate(spec: DatasetSpec, run: RawRun, settings: Settings, use_gx: bool = 
                                          gx_ok, check.group))
         if check.severity == "critical" and failed:
             block.append(f"critical check {check.name} failed on {failed} row(s)")
+    if spec.source.incremental and table_rows + result.curated_rows < min_rows:
+        block.append(f"the table would hold at most {table_rows + result.curated_rows} rows "
+                     f"after run {run.run_id}, below the minimum {min_rows}")
     rate = result.quarantined_rows / max(1, result.raw_rows - result.deleted_rows)
     if rate > spec.quality.max_quarantine_rate:
         block.append(
@@ -260,7 +364,7 @@ def run_gate(spec: DatasetSpec, run: RawRun, settings: Settings, use_gx: bool = 
     result.seconds = {"split": round(t3 - t2, 3), "gx": round(t4 - t3, 3),
                       "gx_import": round(gx_import.seconds, 3) if gx_import else 0.0,
                       "total": round(time.perf_counter() - t0, 3)}
-    _write(out, result)
+    _write(out, result, settings.home)
     return result
 
 
@@ -329,13 +433,13 @@ def _split(spec: DatasetSpec, run: RawRun, source: str, tombstones: str,
             f"TO '{out / CURATED_FILE}' (FORMAT parquet, COMPRESSION zstd)"
         )
         deleted = con.execute(f"SELECT count(*) FROM ({tombstones})").fetchone()
-        if deleted and deleted[0]:
+        assert deleted is not None
+        if deleted[0]:
             con.execute(
                 f"COPY (SELECT {curated_select(spec, run.run_id, lenient=True)} "
                 f"FROM ({tombstones})) "
                 f"TO '{out / TOMBSTONES_FILE}' (FORMAT parquet, COMPRESSION zstd)"
             )
-        live = con.execute(f"SELECT count(*) FROM ({source})").fetchone()
         con.execute(
             f"COPY (SELECT {raw_cols}, {row}, '{run.run_id}' AS {q(RUN_COLUMN)}, "
             f"{rules} AS _rules, {reasons} AS _reasons, "
@@ -355,16 +459,23 @@ def _split(spec: DatasetSpec, run: RawRun, source: str, tombstones: str,
             f"SELECT count(*) FILTER (WHERE {blocking}), {nfc_count}"
             f"{', ' + per if per else ''} FROM flagged"
         ).fetchone()
-    assert counts is not None and deleted is not None and live is not None
+    assert counts is not None
     values = [int(v) for v in counts[2:]]
-    quarantined = int(counts[0])
-    return {"curated": int(live[0]) - quarantined, "quarantined": quarantined,
-            "normalised": int(counts[1]), "deleted": int(deleted[0]),
+    tombstones_file = out / TOMBSTONES_FILE
+    return {"curated": _rows(out / CURATED_FILE), "quarantined": _rows(out / QUARANTINE_FILE),
+            "blocked": int(counts[0]), "normalised": int(counts[1]),
+            "deleted": _rows(tombstones_file) if tombstones_file.exists() else 0,
             "per_check": values[:len(checks)],
             "per_group": dict(zip(grouped, values[len(checks):], strict=True))}
 
 
-def _write(out: Path, result: GateResult) -> None:
-    (out / GATE_FILE).write_text(
-        json.dumps(result.to_json(), ensure_ascii=False, indent=2), encoding="utf-8"
-    )
+def _rows(path: Path) -> int:
+    """Rows of a Parquet file written, from its footer."""
+    return int(pq.ParquetFile(path).metadata.num_rows)
+
+
+def _write(out: Path, result: GateResult, home: Path) -> None:
+    """gate.json, written whole or not at all (a temporary file renamed)."""
+    tmp = out / (GATE_FILE + ".part")
+    tmp.write_text(json.dumps(result.to_json(home), ensure_ascii=False, indent=2), encoding="utf-8")
+    os.replace(tmp, out / GATE_FILE)

@@ -12,16 +12,21 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
 from catalog.spec import SpecError, in_dependency_order, load_specs
 from lgsp.config import Settings
+
+if TYPE_CHECKING:
+    from lgsp.attempts import Attempt
+    from lgsp.pipeline import RunSummary
 
 app = typer.Typer(help="LGSP shared-data bus: registries -> quality gate -> curated tables.",
                   no_args_is_help=True, add_completion=False)
@@ -105,22 +110,39 @@ def run(
     else:
         go()
 
-    if summaries:
+    report_error = None
+    if summaries:  # a report step: its failure is reported apart, never fails the runs
         with console.status("rendering Great Expectations Data Docs"):
-            docs = pipeline.data_docs(settings, [(s.dataset, s.run_id) for s in summaries])
+            docs, report_error = pipeline.report_data_docs(
+                settings, [(s.dataset, s.run_id) for s in summaries])
         if docs:
             console.print(f"quality reports (GX Data Docs): {docs}", soft_wrap=True)
     table = Table("dataset", "extracted", "quarantined", "published", "rows in table",
                   "quality score", "status", "seconds", title="Pipeline summary")
     for s in summaries:
-        status = "[red]blocked[/red]: " + "; ".join(s.block_reasons) if s.blocked else "[green]published"
         table.add_row(s.dataset, f"{s.extracted:,}", f"{s.quarantined:,}", f"{s.published:,}",
-                      f"{s.total_rows:,}", f"{s.quality_score:.2f}%", status, f"{s.seconds:.1f}")
+                      f"{s.total_rows:,}", _score(s.quality_score), _run_status(s),
+                      f"{s.seconds:.1f}")
     console.print(table)
+    if report_error:
+        console.print(f"[yellow]quality report failed (the runs above stand):[/yellow] "
+                      f"{escape(report_error)}", soft_wrap=True)
     for dataset, message in failures:
         console.print(f"[red]{dataset} failed:[/red] {message}")
     if failures or any(s.blocked for s in summaries):
         raise typer.Exit(1)
+
+
+def _score(score: float | None) -> str:
+    return "no rows" if score is None else f"{score:.2f}%"
+
+
+def _run_status(summary: RunSummary) -> str:
+    if summary.blocked:
+        return "[red]blocked[/red]: " + escape("; ".join(summary.block_reasons))
+    if summary.outcome == "no changes":
+        return "[green]no changes[/green]"
+    return "[green]published[/green]"
 
 
 @app.command()
@@ -217,7 +239,7 @@ def quality(lang: Annotated[str, typer.Option(help="vi or en")] = "vi") -> None:
     for agency, datasets in by_agency(settings, _specs(settings, None), lang).items():
         table = Table("dataset", "runs", "score", "trend", "failing checks (rows)", title=agency)
         for q in datasets:
-            score = f"{q.latest_score:.2f}%" if q.latest_score is not None else "never run"
+            score = "never run" if not q.runs else _score(q.latest_score)
             trend = ""
             if q.latest_score is not None and q.previous_score is not None:
                 delta = q.latest_score - q.previous_score
@@ -229,18 +251,34 @@ def quality(lang: Annotated[str, typer.Option(help="vi or en")] = "vi") -> None:
 
 @app.command()
 def status() -> None:
-    """Last publish of each dataset, with its quality score."""
+    """Last publish of each dataset, with its quality score, and the last attempt (published,
+    no changes, blocked or failed) with when and why."""
     import json
 
+    from lgsp import attempts
+
     settings = Settings.from_env()
-    table = Table("dataset", "last run", "published", "quarantined", "rows", "quality score")
+    table = Table("dataset", "last publish", "published", "quarantined", "rows", "quality score",
+                  "last attempt")
     for spec in _specs(settings, None):
+        attempt = attempts.last(settings, spec.id)
+        tried = "never" if attempt is None else _attempt_text(attempt)
         history = settings.quality_dir / spec.id / "history.jsonl"
         if not history.exists():
-            table.add_row(spec.id, "never", "", "", "", "")
+            table.add_row(spec.id, "never", "", "", "", "", tried)
             continue
         last = json.loads(history.read_text("utf-8").splitlines()[-1])
         table.add_row(spec.id, last["run_id"], f"{last['published_rows']:,}",
                       f"{last['quarantined_rows']:,}", f"{last['curated_rows_total']:,}",
-                      f"{last['quality_score']:.2f}%")
+                      _score(last["quality_score"]), tried)
     console.print(table)
+
+
+def _attempt_text(attempt: Attempt) -> str:
+    colour = {"blocked": "red", "failed": "red"}.get(attempt.outcome, "green")
+    text = f"[{colour}]{attempt.outcome}[/{colour}] {escape(attempt.at)}"
+    if attempt.outcome in ("blocked", "failed"):
+        text += f" in {attempt.stage}: {escape(attempt.message)}"
+    if attempt.report_error:
+        text += f"; [yellow]report failed[/yellow]: {escape(attempt.report_error)}"
+    return text

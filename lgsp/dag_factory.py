@@ -1,5 +1,6 @@
 """Airflow DAGs derived from dataset specs: one DAG per spec, extract -> validate -> publish,
-and validate -> data_docs (the GX report, rendered whether the gate passed or blocked).
+and validate -> data_docs (the GX report, rendered whether the gate passed or blocked; a
+report that fails is skipped with its error, so it never fails a published run).
 
 Parse-time work is reading the YAML specs only: no database, no network, no heavy imports
 (pyarrow, duckdb, pyiceberg and GX load inside the tasks). Tasks pass paths through XCom.
@@ -85,12 +86,19 @@ def build_dag(spec: DatasetSpec) -> Any:
 
         @task(task_id="data_docs", trigger_rule="all_done_min_one_success")
         def data_docs(run_path: str) -> str | None:
-            """GX Data Docs for this run, blocked or not; never holds up the publish."""
+            """GX Data Docs for this run, blocked or not; never holds up the publish. A report
+            that fails is skipped with its error (logged, and noted on the attempt for `lgsp
+            status`): it never turns a published run into a failed one."""
+            from airflow.sdk.exceptions import AirflowSkipException
+
             from lgsp import pipeline
             from warehouse.raw_zone import RawRun
 
             run_id = RawRun.load(run_path).run_id
-            return pipeline.data_docs(Settings.from_env(), [(spec.id, run_id)])
+            url, error = pipeline.report_data_docs(Settings.from_env(), [(spec.id, run_id)])
+            if error:
+                raise AirflowSkipException(error)
+            return url
 
         run_path = extract()
         gate = validate(run_path)

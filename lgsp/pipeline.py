@@ -2,7 +2,9 @@
 
 Airflow tasks and the `lgsp run` command call exactly these, passing paths between stages
 (never data): extract returns the raw run folder, validate the staging folder with the
-gate's result, publish the Iceberg snapshot it committed.
+gate's result, publish the Iceberg snapshot it committed. Each stage records its outcome as
+the dataset's last attempt (`lgsp.attempts`: published, no changes, blocked, failed), and the
+report step (`report_data_docs`) never turns a published run into a failure.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from connectors.base import Window
 from connectors.registry import build_connector
 from connectors.state import StateStore
 from expectations.gate import GATE_FILE, GateResult, run_gate, staging_dir, write_data_docs
+from lgsp import attempts
 from lgsp.config import Settings
-from warehouse.publish import PublishResult, publish
+from warehouse import iceberg
+from warehouse.publish import PublishBlocked, PublishResult, publish
 from warehouse.raw_zone import RawRun, RawRunWriter, new_run_id, remove_stale_temporaries
 
 log = logging.getLogger(__name__)
@@ -34,15 +38,32 @@ class RunSummary:
     quarantined: int
     published: int
     total_rows: int
-    quality_score: float
+    quality_score: float | None
+    """None for a run without rows ("no rows")."""
     blocked: bool
     block_reasons: list[str]
     seconds: float
+    outcome: str = attempts.PUBLISHED
+    """blocked, "no changes" (an incremental window with nothing new: the table stays) or
+    published."""
+
+
+def _error(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
 
 
 def extract(spec: DatasetSpec, settings: Settings, run_id: str | None = None,
             until: datetime | None = None, progress: Progress | None = None) -> RawRun:
     """Pull the window after the dataset's watermark into a new raw run."""
+    try:
+        return _extract(spec, settings, run_id, until, progress)
+    except Exception as exc:
+        attempts.record(settings, spec.id, run_id, attempts.FAILED, "extract", _error(exc))
+        raise
+
+
+def _extract(spec: DatasetSpec, settings: Settings, run_id: str | None,
+             until: datetime | None, progress: Progress | None) -> RawRun:
     if run_id and (settings.raw_dir / spec.id / run_id / "_manifest.json").exists():
         return RawRun.load(settings.raw_dir / spec.id / run_id)  # a retried task: reuse
     state = StateStore(settings.state_dir).get(spec.id)
@@ -77,7 +98,20 @@ def extract(spec: DatasetSpec, settings: Settings, run_id: str | None = None,
 
 def validate(spec: DatasetSpec, run_path: str | Path, settings: Settings,
              use_gx: bool = True) -> GateResult:
-    return run_gate(spec, RawRun.load(run_path), settings, use_gx=use_gx)
+    return gate_run(spec, RawRun.load(run_path), settings, use_gx=use_gx)
+
+
+def gate_run(spec: DatasetSpec, run: RawRun, settings: Settings, use_gx: bool = True) -> GateResult:
+    """The quality gate on a raw run; a blocked or failed gate is recorded as the attempt."""
+    try:
+        gate = run_gate(spec, run, settings, use_gx=use_gx)
+    except Exception as exc:
+        attempts.record(settings, spec.id, run.run_id, attempts.FAILED, "validate", _error(exc))
+        raise
+    if gate.blocked:
+        attempts.record(settings, spec.id, run.run_id, attempts.BLOCKED, "validate",
+                        "; ".join(gate.block_reasons))
+    return gate
 
 
 def data_docs(settings: Settings, runs: list[tuple[str, str]]) -> str | None:
@@ -88,10 +122,48 @@ def data_docs(settings: Settings, runs: list[tuple[str, str]]) -> str | None:
     return write_data_docs(settings, gates)
 
 
+def report_data_docs(settings: Settings, runs: list[tuple[str, str]]) -> tuple[str | None, str | None]:
+    """`data_docs` as a report step after the runs: (index URL, None), or (None, error) when
+    rendering failed. The error is logged and noted on each run's attempt, apart from its
+    outcome: a report never turns a published run into a failure."""
+    try:
+        return data_docs(settings, runs), None
+    except Exception as exc:  # noqa: BLE001 - reported apart, see above
+        message = f"GX Data Docs not rendered: {_error(exc)}"
+        log.error("%s", message, exc_info=True)
+        for dataset, run_id in runs:
+            attempts.record_report_error(settings, dataset, run_id, message)
+        return None, message
+
+
 def publish_run(spec: DatasetSpec, run_path: str | Path, settings: Settings) -> PublishResult:
     run = RawRun.load(run_path)
     gate = GateResult.load(staging_dir(settings, spec.id, run.run_id))
-    return publish(spec, run, gate, settings)
+    return publish_gated(spec, run, gate, settings)
+
+
+def publish_gated(spec: DatasetSpec, run: RawRun, gate: GateResult,
+                  settings: Settings) -> PublishResult:
+    """Publish a gated run and record the attempt: published, or "no changes" when an
+    incremental window was empty (the table stays, the watermark moves)."""
+    try:
+        result = publish(spec, run, gate, settings)
+    except Exception as exc:
+        outcome = attempts.BLOCKED if isinstance(exc, PublishBlocked) else attempts.FAILED
+        attempts.record(settings, spec.id, run.run_id, outcome, "publish", _error(exc))
+        raise
+    attempts.record(settings, spec.id, run.run_id, _outcome(spec, gate), "publish",
+                    f"{result.published_rows:,} rows published, {result.quarantined_rows:,} "
+                    f"quarantined; {result.curated_rows_total:,} rows in the table")
+    return result
+
+
+def _outcome(spec: DatasetSpec, gate: GateResult) -> str:
+    if gate.blocked:
+        return attempts.BLOCKED
+    if gate.raw_rows == 0 and spec.source.incremental:
+        return attempts.NO_CHANGES
+    return attempts.PUBLISHED
 
 
 def run_dataset(spec: DatasetSpec, settings: Settings, progress: Progress | None = None,
@@ -101,14 +173,15 @@ def run_dataset(spec: DatasetSpec, settings: Settings, progress: Progress | None
     `until` closes the extraction window (default: now), like Airflow's data interval end."""
     started = datetime.now(UTC)
     run = extract(spec, settings, run_id=run_id, progress=progress, until=until)
-    gate = run_gate(spec, run, settings, use_gx=use_gx)
-    total = 0
-    if not gate.blocked:
-        total = publish(spec, run, gate, settings).curated_rows_total
+    gate = gate_run(spec, run, settings, use_gx=use_gx)
+    if gate.blocked:  # the table as it stays
+        total = iceberg.current_snapshot(settings, iceberg.CURATED, spec.id)[1]
+    else:
+        total = publish_gated(spec, run, gate, settings).curated_rows_total
     return RunSummary(
         dataset=spec.id, run_id=run.run_id, extracted=run.row_count,
         quarantined=gate.quarantined_rows, published=0 if gate.blocked else gate.curated_rows,
         total_rows=total, quality_score=gate.quality_score, blocked=gate.blocked,
         block_reasons=gate.block_reasons,
-        seconds=(datetime.now(UTC) - started).total_seconds(),
+        seconds=(datetime.now(UTC) - started).total_seconds(), outcome=_outcome(spec, gate),
     )

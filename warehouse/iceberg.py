@@ -111,3 +111,14 @@ def with_commit_retry(fn: Callable[[], Table], attempts: int = 5) -> Table:
 
 def table_dir(table: Table) -> Path:
     return Path(local_path(table.location()))
+
+
+def current_snapshot(settings: Settings, namespace: str, name: str) -> tuple[int | None, int]:
+    """(snapshot id, rows) of a table's current snapshot; (None, 0) when there is none."""
+    catalog = load_catalog(settings)
+    if not catalog.table_exists((namespace, name)):
+        return None, 0
+    snapshot = catalog.load_table((namespace, name)).current_snapshot()
+    if snapshot is None:
+        return None, 0
+    return snapshot.snapshot_id, int((snapshot.summary or {}).get("total-records", 0))

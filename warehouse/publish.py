@@ -8,7 +8,9 @@ window changes nothing and never duplicates. When there is nothing to merge with
 load or a full refresh), no deletions and no key twice, the gate's staged file already is
 that table and is registered as it is, not rewritten. Order of commits: curated, quarantine,
 watermark. A failure anywhere leaves the watermark where it was; publishing the same run
-again is safe.
+again is safe. Before anything is written, the staged files are checked against the
+sha256 the gate recorded in gate.json (a changed or missing file refuses the publish), and
+the table after the merge must hold at least the spec's `min_rows`.
 """
 
 from __future__ import annotations
@@ -20,9 +22,17 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
+import pyarrow.parquet as pq
+
 from catalog.spec import DatasetSpec
 from connectors.state import StateStore
-from expectations.gate import CURATED_FILE, QUARANTINE_FILE, TOMBSTONES_FILE, GateResult
+from expectations.gate import (
+    CURATED_FILE,
+    QUARANTINE_FILE,
+    TOMBSTONES_FILE,
+    GateResult,
+    verify_staged,
+)
 from lgsp.config import Settings
 from warehouse import duck, iceberg
 from warehouse.curate import RUN_COLUMN, curated_arrow_schema, quarantine_arrow_schema
@@ -86,7 +96,13 @@ def _merge_curated(spec: DatasetSpec, settings: Settings, gate: GateResult) -> t
         except BaseException:
             shutil.rmtree(out_dir, ignore_errors=True)
             raise
-        return _commit(fresh, out_dir, sorted(str(p) for p in out_dir.glob("*.parquet")))
+        new_files = sorted(str(p) for p in out_dir.glob("*.parquet"))
+        rows = sum(pq.ParquetFile(f).metadata.num_rows for f in new_files)
+        if rows < spec.quality.min_rows:  # e.g. deletions emptied the table
+            shutil.rmtree(out_dir, ignore_errors=True)
+            raise PublishBlocked(f"{spec.id} run {gate.run_id} not published: the table would "
+                                 f"hold {rows} rows, below the minimum {spec.quality.min_rows}")
+        return _commit(fresh, out_dir, new_files)
 
     def _commit(fresh: iceberg.Table, out_dir: Path, new_files: list[str]) -> iceberg.Table:
         """One snapshot: the table's files swapped for `new_files` (removed on failure)."""
@@ -165,16 +181,6 @@ def _record_quarantine(spec: DatasetSpec, settings: Settings, gate: GateResult) 
     iceberg.with_commit_retry(attempt)
 
 
-def _current_snapshot(spec: DatasetSpec, settings: Settings) -> tuple[int | None, int]:
-    catalog = iceberg.load_catalog(settings)
-    if not catalog.table_exists((iceberg.CURATED, spec.id)):
-        return None, 0
-    snapshot = catalog.load_table((iceberg.CURATED, spec.id)).current_snapshot()
-    if snapshot is None:
-        return None, 0
-    return snapshot.snapshot_id, int((snapshot.summary or {}).get("total-records", 0))
-
-
 def publish(spec: DatasetSpec, run: RawRun, gate: GateResult, settings: Settings) -> PublishResult:
     if gate.blocked:
         raise PublishBlocked(
@@ -182,13 +188,14 @@ def publish(spec: DatasetSpec, run: RawRun, gate: GateResult, settings: Settings
         )
     if gate.run_id != run.run_id:
         raise ValueError(f"gate result is for run {gate.run_id}, not {run.run_id}")
+    verify_staged(gate)  # the staged files are those the gate checked, or nothing is published
     if gate.raw_rows or not spec.source.incremental:
         snapshot_id, total = _merge_curated(spec, settings, gate)
         _record_quarantine(spec, settings, gate)
     else:
         # Nothing new in the window: the table keeps its current snapshot, and only the
         # watermark / file ledger moves on.
-        snapshot_id, total = _current_snapshot(spec, settings)
+        snapshot_id, total = iceberg.current_snapshot(settings, iceberg.CURATED, spec.id)
     until = run.manifest.get("window", {}).get("until")
     state = StateStore(settings.state_dir)
     watermark = datetime.fromisoformat(until) if until and spec.source.incremental else None
@@ -203,6 +210,10 @@ def publish(spec: DatasetSpec, run: RawRun, gate: GateResult, settings: Settings
     with history.open("a", encoding="utf-8") as fh:
         fh.write(json.dumps({**asdict(result), "owner": spec.owner.agency.en,
                              "raw_rows": gate.raw_rows,
-                             "quality_score": round(gate.quality_score, 3)},
+                             "quality_score": _rounded(gate.quality_score)},
                             ensure_ascii=False) + "\n")
     return result
+
+
+def _rounded(score: float | None) -> float | None:
+    return None if score is None else round(score, 3)
