@@ -19,6 +19,7 @@ from connectors.registry import build_connector
 from connectors.state import StateStore
 from expectations.gate import GATE_FILE, GateResult, run_gate, staging_dir, write_data_docs
 from lgsp.config import Settings
+from warehouse import run_lock
 from warehouse.publish import PublishResult, publish
 from warehouse.raw_zone import RawRun, RawRunWriter, new_run_id, remove_stale_temporaries
 
@@ -98,13 +99,18 @@ def run_dataset(spec: DatasetSpec, settings: Settings, progress: Progress | None
                 run_id: str | None = None, use_gx: bool = True,
                 until: datetime | None = None) -> RunSummary:
     """Extract, validate and publish one dataset; a blocked gate publishes nothing.
-    `until` closes the extraction window (default: now), like Airflow's data interval end."""
+    `until` closes the extraction window (default: now), like Airflow's data interval end.
+    The whole run holds the dataset's run lock (warehouse/run_lock.py): a second run of the
+    same dataset waits `settings.run_lock_wait` seconds, then raises `DatasetLocked`."""
     started = datetime.now(UTC)
-    run = extract(spec, settings, run_id=run_id, progress=progress, until=until)
-    gate = run_gate(spec, run, settings, use_gx=use_gx)
-    total = 0
-    if not gate.blocked:
-        total = publish(spec, run, gate, settings).curated_rows_total
+    run_id = run_id or new_run_id()
+    with run_lock.held(settings, spec.id, owner=f"lgsp run {run_id}", run_id=run_id) as lease:
+        run = extract(spec, settings, run_id=run_id, progress=progress, until=until)
+        gate = run_gate(spec, run, settings, use_gx=use_gx)
+        total = 0
+        if not gate.blocked:
+            lease.check()  # still ours (not taken over after an expiry): publish
+            total = publish(spec, run, gate, settings).curated_rows_total
     return RunSummary(
         dataset=spec.id, run_id=run.run_id, extracted=run.row_count,
         quarantined=gate.quarantined_rows, published=0 if gate.blocked else gate.curated_rows,
