@@ -80,11 +80,11 @@ def test_each_spec_dag_has_extract_validate_publish(parsed):
         assert dag["upstream"] == {"extract": [], "validate": ["extract"],
                                    "publish": ["extract", "validate"],
                                    "data_docs": ["extract", "validate"],
-                                   "release_lock": ["extract", "publish"]}
+                                   "release_lock": ["publish"]}
         # Data Docs also for a blocked run (validate failed), not when extract failed.
         assert dag["trigger_rules"]["data_docs"] == "all_done_min_one_success"
         assert dag["trigger_rules"]["publish"] == "all_success"
-        # The run lock is freed however the DAG run ended, once extract took it.
+        # The run lock is freed however the DAG run ended (a teardown after publish).
         assert dag["trigger_rules"]["release_lock"] == "all_done_setup_success"
         assert f"dataset:{spec.id}" in dag["tags"] and "lgsp" in dag["tags"]
         assert dag["retries"] == [2]
