@@ -215,3 +215,22 @@ def test_unfinished_raw_folders_of_live_writers_are_not_removed(tmp_path):
     assert sorted(p.name for p in removed) == [".tmp-dead", ".tmp-older"]
     assert (tmp_path / "population" / ".tmp-live").is_dir()
     live.abort()
+
+
+def test_a_renewed_lease_outlives_its_ttl(catalog_uri):
+    """The holder's heartbeat keeps a short lease alive past its TTL; a lease nobody
+    renews is taken over. (Sleeps past the TTL; asserts outcomes, not durations.)"""
+    import time
+
+    renewed = RunLocks(catalog_uri, ttl=2).acquire("population", "lgsp run A").start_heartbeat()
+    RunLocks(catalog_uri, ttl=2).acquire("gaps", "lgsp run A")  # never renewed
+    first = RunLocks(catalog_uri).holder("population")
+    time.sleep(4)
+    locks = RunLocks(catalog_uri)
+    assert locks.holder("population").heartbeat_at > first.heartbeat_at
+    with pytest.raises(DatasetLocked, match="lgsp run A"):
+        locks.acquire("population", "lgsp run B")
+    locks.acquire("gaps", "lgsp run B").release()
+    renewed.release()
+    assert locks.holder("population").owner is None
+    locks.close()
