@@ -67,13 +67,20 @@ def run(
     simulate: Annotated[bool, typer.Option(help="start the simulated registries")] = True,
     size: Annotated[int, typer.Option(help="people in the simulated population")] = 20_000,
     seed: Annotated[int, typer.Option()] = 42,
+    wait: Annotated[float | None, typer.Option(
+        help="seconds to wait for another run of the same dataset to finish "
+             "(default: LGSP_RUN_LOCK_WAIT, 0 = stop at once naming it)", min=0)] = None,
 ) -> None:
     """Run every pipeline once (extract -> validate -> publish) and print a summary."""
+    import dataclasses
+
     from lgsp import pipeline
     from lgsp.registries_runtime import running_registries
 
     logging.basicConfig(level=logging.WARNING)
     settings = Settings.from_env()
+    if wait is not None:
+        settings = dataclasses.replace(settings, run_lock_wait=wait)
     chosen = _specs(settings, datasets)
     console.print(f"[bold]LGSP[/bold] home: {settings.home}")
     summaries = []

@@ -22,6 +22,12 @@ class Settings:
     specs_dir: Path
     catalog_uri: str | None = None
     """SQLAlchemy URI of the Iceberg SQL catalog; default: SQLite file under home."""
+    run_lock_wait: float = 0.0
+    """Seconds a run waits for another run of the same dataset to finish (LGSP_RUN_LOCK_WAIT);
+    0: exit at once naming the holder."""
+    run_lock_ttl: float = 120.0
+    """Seconds a run's lock lease lasts unless renewed (LGSP_RUN_LOCK_TTL): how long a run
+    killed on another host can block the dataset (warehouse/run_lock.py)."""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -31,6 +37,8 @@ class Settings:
             home=home,
             specs_dir=specs.resolve(),
             catalog_uri=os.environ.get("LGSP_CATALOG_URI") or None,
+            run_lock_wait=_seconds("LGSP_RUN_LOCK_WAIT", 0.0),
+            run_lock_ttl=_seconds("LGSP_RUN_LOCK_TTL", 120.0),
         )
 
     @property
@@ -65,6 +73,19 @@ class Settings:
     @property
     def iceberg_catalog_uri(self) -> str:
         return self.catalog_uri or f"sqlite:///{self.warehouse_dir / 'catalog.db'}"
+
+
+def _seconds(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"environment variable {name}={raw!r} is not a number of seconds") from None
+    if value < 0:
+        raise ValueError(f"environment variable {name}={raw!r} must not be negative")
+    return value
 
 
 def expand_env(value: object) -> object:

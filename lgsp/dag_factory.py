@@ -6,6 +6,12 @@ Parse-time work is reading the YAML specs only: no database, no network, no heav
 (pyarrow, duckdb, pyiceberg and GX load inside the tasks). Tasks pass paths through XCom.
 Each publish updates an Asset named after the curated table, so downstream DAGs (linking,
 exports, indicators) can be scheduled on it.
+
+One DAG run holds the dataset's run lock (warehouse/run_lock.py) from extract to publish:
+the window and file ledger read at extract are committed at publish, so no other run of the
+dataset (another DAG run, `lgsp run` on any host sharing the catalog) may extract or publish
+in between. Extract acquires it, validate and publish resume it, the `release_lock`
+teardown frees it however the run ended.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ def _asset(dataset_id: str) -> Any:
 
 
 def build_dag(spec: DatasetSpec) -> Any:
-    from airflow.sdk import DAG, task
+    from airflow.sdk import DAG, task, teardown
     from airflow.sdk.exceptions import AirflowFailException
 
     asset = _asset(spec.id)
@@ -55,21 +61,28 @@ def build_dag(spec: DatasetSpec) -> Any:
         @task(task_id="extract")
         def extract(**context: Any) -> str:
             from lgsp import pipeline
+            from warehouse import run_lock
             from warehouse.raw_zone import sanitize_run_id
 
             settings = Settings.from_env()
-            run = pipeline.extract(
-                spec, settings, run_id=sanitize_run_id(context["run_id"]),
-                until=context.get("data_interval_end") if context.get("dag_run")
-                and context["dag_run"].run_type == "scheduled" else None,
-            )
+            run_id = sanitize_run_id(context["run_id"])
+            with run_lock.task_step(settings, spec.id, _lock_owner(context), first=True,
+                                    run_id=run_id):
+                run = pipeline.extract(
+                    spec, settings, run_id=run_id,
+                    until=context.get("data_interval_end") if context.get("dag_run")
+                    and context["dag_run"].run_type == "scheduled" else None,
+                )
             return str(run.path)
 
         @task(task_id="validate")
-        def validate(run_path: str) -> str:
+        def validate(run_path: str, **context: Any) -> str:
             from lgsp import pipeline
+            from warehouse import run_lock
 
-            gate = pipeline.validate(spec, run_path, Settings.from_env())
+            settings = Settings.from_env()
+            with run_lock.task_step(settings, spec.id, _lock_owner(context), first=False):
+                gate = pipeline.validate(spec, run_path, settings)
             if gate.blocked:
                 raise AirflowFailException(
                     f"quality gate blocked {spec.id}: " + "; ".join(gate.block_reasons)
@@ -77,12 +90,22 @@ def build_dag(spec: DatasetSpec) -> Any:
             return gate.staging_dir
 
         @task(task_id="publish", outlets=[asset])
-        def publish(run_path: str, staging: str) -> dict[str, Any]:
+        def publish(run_path: str, staging: str, **context: Any) -> dict[str, Any]:
             from dataclasses import asdict
 
             from lgsp import pipeline
+            from warehouse import run_lock
 
-            return asdict(pipeline.publish_run(spec, run_path, Settings.from_env()))
+            settings = Settings.from_env()
+            with run_lock.task_step(settings, spec.id, _lock_owner(context), first=False):
+                return asdict(pipeline.publish_run(spec, run_path, settings))
+
+        @teardown
+        def release_lock(**context: Any) -> bool:
+            """Free the dataset's run lock this DAG run holds, however its tasks ended."""
+            from warehouse import run_lock
+
+            return run_lock.release(Settings.from_env(), spec.id, _lock_owner(context))
 
         @task(task_id="data_docs", trigger_rule="all_done_min_one_success")
         def data_docs(run_path: str) -> str | None:
@@ -102,9 +125,17 @@ def build_dag(spec: DatasetSpec) -> Any:
 
         run_path = extract()
         gate = validate(run_path)
-        publish(run_path, gate)
+        published = publish(run_path, gate)
         gate >> data_docs(run_path)
+        published >> release_lock()  # a teardown: runs however publish ended
     return dag
+
+
+def _lock_owner(context: dict[str, Any]) -> str:
+    """The run lock's owner for every task of one DAG run."""
+    from warehouse.run_lock import airflow_owner
+
+    return airflow_owner(context["dag"].dag_id, context["run_id"])
 
 
 def build_dags(settings: Settings | None = None) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from connectors.state import StateStore
 from expectations.gate import GATE_FILE, GateResult, run_gate, staging_dir, write_data_docs
 from lgsp import attempts
 from lgsp.config import Settings
-from warehouse import iceberg
+from warehouse import iceberg, run_lock
 from warehouse.publish import PublishBlocked, PublishResult, publish
 from warehouse.raw_zone import RawRun, RawRunWriter, new_run_id, remove_stale_temporaries
 
@@ -170,14 +170,19 @@ def run_dataset(spec: DatasetSpec, settings: Settings, progress: Progress | None
                 run_id: str | None = None, use_gx: bool = True,
                 until: datetime | None = None) -> RunSummary:
     """Extract, validate and publish one dataset; a blocked gate publishes nothing.
-    `until` closes the extraction window (default: now), like Airflow's data interval end."""
+    `until` closes the extraction window (default: now), like Airflow's data interval end.
+    The whole run holds the dataset's run lock (warehouse/run_lock.py): a second run of the
+    same dataset waits `settings.run_lock_wait` seconds, then raises `DatasetLocked`."""
     started = datetime.now(UTC)
-    run = extract(spec, settings, run_id=run_id, progress=progress, until=until)
-    gate = gate_run(spec, run, settings, use_gx=use_gx)
-    if gate.blocked:  # the table as it stays
-        total = iceberg.current_snapshot(settings, iceberg.CURATED, spec.id)[1]
-    else:
-        total = publish_gated(spec, run, gate, settings).curated_rows_total
+    run_id = run_id or new_run_id()
+    with run_lock.held(settings, spec.id, owner=f"lgsp run {run_id}", run_id=run_id) as lease:
+        run = extract(spec, settings, run_id=run_id, progress=progress, until=until)
+        gate = gate_run(spec, run, settings, use_gx=use_gx)
+        if gate.blocked:  # the table as it stays
+            total = iceberg.current_snapshot(settings, iceberg.CURATED, spec.id)[1]
+        else:
+            lease.check()  # still ours (not taken over after an expiry): publish
+            total = publish_gated(spec, run, gate, settings).curated_rows_total
     return RunSummary(
         dataset=spec.id, run_id=run.run_id, extracted=run.row_count,
         quarantined=gate.quarantined_rows, published=0 if gate.blocked else gate.curated_rows,

@@ -6,11 +6,13 @@ replaces the table. Otherwise the merge keeps, per primary key, the most recent 
 (by the spec's `order_by`, then the newest run), so re-publishing a run or re-running a
 window changes nothing and never duplicates. When there is nothing to merge with (a first
 load or a full refresh), no deletions and no key twice, the gate's staged file already is
-that table and is registered as it is, not rewritten. Order of commits: curated, quarantine,
-watermark. A failure anywhere leaves the watermark where it was; publishing the same run
-again is safe. Before anything is written, the staged files are checked against the
-sha256 the gate recorded in gate.json (a changed or missing file refuses the publish), and
-the table after the merge must hold at least the spec's `min_rows`.
+that table and is registered as it is, not rewritten. The quarantine holds one row per
+(source record, reason): a record rejected again replaces its row (`_record_quarantine`).
+Order of commits: curated, quarantine, watermark. A failure anywhere leaves the watermark
+where it was; publishing the same run again is safe. Before anything is written, the staged
+files are checked against the sha256 the gate recorded in gate.json (a changed or missing
+file refuses the publish), and the table after the merge must hold at least the spec's
+`min_rows`.
 """
 
 from __future__ import annotations
@@ -35,7 +37,12 @@ from expectations.gate import (
 )
 from lgsp.config import Settings
 from warehouse import duck, iceberg
-from warehouse.curate import RUN_COLUMN, curated_arrow_schema, quarantine_arrow_schema
+from warehouse.curate import (
+    INGESTED_COLUMN,
+    RUN_COLUMN,
+    curated_arrow_schema,
+    quarantine_arrow_schema,
+)
 from warehouse.duck import quote_ident as q
 from warehouse.raw_zone import RawRun
 
@@ -157,25 +164,48 @@ def _unique_keys(staged: Path, keys: list[str]) -> bool:
 
 
 def _record_quarantine(spec: DatasetSpec, settings: Settings, gate: GateResult) -> None:
+    """Merge the run's quarantined rows into the quarantine table: one row per (source
+    record, reason), however often it arrives (a re-sent file, a re-run window, the same run
+    published again).
+
+    A source record is its values as delivered: every spec column's raw string (NULL and ''
+    apart), which include its primary key; two deliveries with equal values are the same
+    record, whatever file, run or row they came in. The reason is the checks it failed
+    (`_rules`): the same record failing other checks (a changed spec) is another row. A
+    record arriving again replaces its row, keeping the latest occurrence's `_run_id`,
+    `_row`, `_reasons` and `_ingested_at`. The table is rewritten as one snapshot (it holds
+    only rejected rows); a run with nothing quarantined leaves it as it is."""
     catalog = iceberg.load_catalog(settings)
-    iceberg.ensure_table(catalog, iceberg.QUARANTINE, spec.id, quarantine_arrow_schema(spec))
+    schema = quarantine_arrow_schema(spec)
+    iceberg.ensure_table(catalog, iceberg.QUARANTINE, spec.id, schema)
+    if not gate.quarantined_rows:
+        return
     staged = Path(gate.staging_dir) / QUARANTINE_FILE
-    marker = f"/{gate.run_id}-"
+    columns = ", ".join(q(f.name) for f in schema)
+    identity = ", ".join([q(c.name) for c in spec.columns] + ["_rules"])
 
     def attempt() -> iceberg.Table:
         fresh = catalog.load_table((iceberg.QUARANTINE, spec.id))
-        target = iceberg.table_dir(fresh) / "data" / f"{gate.run_id}-{_file_uuid()}.parquet"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        files = []
-        if gate.quarantined_rows:
-            shutil.copyfile(staged, target)
-            files.append(str(target))
+        current = [iceberg.local_path(p) for p in iceberg.data_files(fresh)]
+        out_dir = iceberg.table_dir(fresh) / "data" / f"{gate.run_id}-{_file_uuid()}"
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        parts = [f"SELECT {columns}, 1 AS _incoming FROM read_parquet('{staged}')"]
+        if current:
+            parts.append(f"SELECT {columns}, 0 AS _incoming FROM {duck.parquet_source(current)}")
+        latest = (f"QUALIFY row_number() OVER (PARTITION BY {identity} ORDER BY _incoming DESC, "
+                  f"{q(INGESTED_COLUMN)} DESC NULLS LAST, {q(RUN_COLUMN)} DESC, _row DESC) = 1")
         try:
+            with duck.connection() as con:
+                con.execute(
+                    f"COPY (SELECT {columns} FROM ({' UNION ALL '.join(parts)}) {latest} "
+                    f"ORDER BY {q(RUN_COLUMN)}, _row) TO '{out_dir}' (FORMAT parquet, "
+                    f"COMPRESSION zstd, FILE_SIZE_BYTES '256MB', FILENAME_PATTERN 'part-{{i}}')"
+                )
             return iceberg.replace_files(
-                fresh, lambda path: marker in path, files, {"lgsp.run_id": gate.run_id}
-            )
+                fresh, lambda _path: True, sorted(str(p) for p in out_dir.glob("*.parquet")),
+                {"lgsp.run_id": gate.run_id})
         except BaseException:
-            target.unlink(missing_ok=True)
+            shutil.rmtree(out_dir, ignore_errors=True)
             raise
 
     iceberg.with_commit_retry(attempt)

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ import pyarrow.parquet as pq
 
 ROW_COLUMN = "_row"
 MANIFEST = "_manifest.json"
+WRITER = "_writer.json"
+"""In an unfinished run's folder: the host and pid of the process writing it."""
 ROWS_PER_FILE = 500_000
 
 
@@ -110,6 +113,8 @@ class RawRunWriter:
         self._tmp = self.root / self.dataset / f".tmp-{self.run_id}"
         shutil.rmtree(self._tmp, ignore_errors=True)
         self._tmp.mkdir(parents=True)
+        (self._tmp / WRITER).write_text(
+            json.dumps({"host": socket.gethostname(), "pid": os.getpid()}), "utf-8")
         self._started = datetime.now(UTC).isoformat()
 
     @property
@@ -159,6 +164,7 @@ class RawRunWriter:
             "files": self._files,
             **extra,
         }
+        (self._tmp / WRITER).unlink(missing_ok=True)
         tmp_manifest = self._tmp / (MANIFEST + ".part")
         tmp_manifest.write_text(json.dumps(manifest, ensure_ascii=False, indent=2), "utf-8")
         os.replace(tmp_manifest, self._tmp / MANIFEST)
@@ -181,11 +187,27 @@ def committed_runs(root: Path, dataset: str) -> Iterator[RawRun]:
 
 
 def remove_stale_temporaries(root: Path, dataset: str) -> list[Path]:
-    """Remove folders of runs that never committed (killed extracts). Returns what it removed."""
+    """Remove folders of runs that never committed (killed extracts) and whose writer is not
+    alive: a folder written by a live process of this host is another run in progress, never
+    removed. (Runs of one dataset are excluded by warehouse/run_lock.py; this guards the raw
+    zone even so.) A folder of another host's writer is removed: the caller holds the
+    dataset's lock, so that writer lost it. Returns what it removed."""
     folder = root / dataset
     removed = []
     if folder.exists():
         for path in folder.glob(".tmp-*"):
+            if _writer_alive(path):
+                continue
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)
     return removed
+
+
+def _writer_alive(path: Path) -> bool:
+    from warehouse.run_lock import pid_alive
+
+    try:
+        writer = json.loads((path / WRITER).read_text("utf-8"))
+    except (OSError, ValueError):
+        return False  # no writer recorded (an older run's folder) or half-written: unfinished
+    return writer.get("host") == socket.gethostname() and pid_alive(int(writer["pid"]))

@@ -10,6 +10,11 @@ A day's drop is several files, as the province receives them today:
 The file names do not say the encoding: the connector has to find out. Each file is
 written under a temporary hidden name and renamed into place, the way a drop must be
 written so a reader never sees half a file.
+
+A day's files are written once: a drop (`initial_drop`, `drop_day`) never rewrites a file
+it already dropped, and its bytes depend only on (day, size, seed, as_of) (the workbook's
+timestamps are the day's, not the clock's), so starting the simulation again on the same
+folder changes nothing and the connector's checksum ledger sees nothing new.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ import csv
 import io
 import os
 import random
+import uuid
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -149,9 +156,31 @@ def xlsx_bytes(spec: DropFileSpec, day: date) -> bytes:
     sheet.append(texts[1:])
     for row in rows:
         sheet.append(row)
+    stamp = datetime(day.year, day.month, day.day, 17, 0)  # exported at the day's close
+    book.properties.created = stamp
     buffer = io.BytesIO()
     book.save(buffer)
-    return buffer.getvalue()
+    return _stamped(buffer.getvalue(), stamp)
+
+
+def _stamped(xlsx: bytes, stamp: datetime) -> bytes:
+    """The workbook with the clock's traces replaced by `stamp`: openpyxl writes the save
+    time into docProps/core.xml (dcterms:modified) and into every zip entry's header."""
+    import re
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(xlsx)) as src, \
+            zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                data = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)",
+                              rb"\g<1>" + f"{stamp:%Y-%m-%dT%H:%M:%SZ}".encode() + rb"\g<2>", data)
+            entry = zipfile.ZipInfo(info.filename, date_time=stamp.timetuple()[:6])
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            entry.external_attr = info.external_attr
+            dst.writestr(entry, data)
+    return out.getvalue()
 
 
 def write_atomically(folder: Path, name: str, data: bytes) -> Path:
@@ -163,11 +192,34 @@ def write_atomically(folder: Path, name: str, data: bytes) -> Path:
     return final
 
 
+def write_once(folder: Path, name: str, data: bytes) -> Path:
+    """Drop a file unless one of that name is already there (then it is left as it is):
+    written under a unique hidden name and linked into place, which fails rather than
+    replaces, so two simulations starting on one folder at once write each file once."""
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / name
+    if final.exists():
+        return final
+    tmp = folder / f".{name}.{uuid.uuid4().hex[:8]}.tmp"
+    tmp.write_bytes(data)
+    try:
+        os.link(tmp, final)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    return final
+
+
 def write_files(folder: Path, specs: list[DropFileSpec], day: date) -> list[Path]:
+    """Write the day's files that are not in the folder yet (a drop is never rewritten)."""
     out = []
     for spec in specs:
+        if (folder / spec.name).exists():
+            out.append(folder / spec.name)
+            continue
         data = xlsx_bytes(spec, day) if spec.encoding.startswith("xlsx") else csv_bytes(spec)
-        out.append(write_atomically(folder, spec.name, data))
+        out.append(write_once(folder, spec.name, data))
     return out
 
 

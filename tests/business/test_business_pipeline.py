@@ -24,7 +24,14 @@ from connectors.file_drop import MalformedFile
 from connectors.state import StateStore
 from expectations.gate import GateResult, run_gate, staging_dir
 from lgsp import pipeline
-from registries.business.drop import NEW_HEADERS, DropFileSpec, csv_bytes, drop_day, write_atomically
+from registries.business.drop import (
+    NEW_HEADERS,
+    DropFileSpec,
+    csv_bytes,
+    drop_day,
+    initial_drop,
+    write_atomically,
+)
 from registries.business.generator import COLUMNS, QUARANTINED
 from tests.business.conftest import AS_OF, SEED, SIZE, spec_for
 from tests.gx_agreement import assert_gx_agrees_with_split
@@ -130,7 +137,10 @@ def test_happy_path_reruns_and_next_day(settings, drop, population_table):
     again = pipeline.run_dataset(spec, settings, use_gx=False)
     assert again.total_rows == summary.total_rows
     assert _scalar(settings, f"SELECT count(*) - count(DISTINCT enterprise_code) FROM {DATASET}") == 0
-    assert _scalar(settings, f"SELECT count(DISTINCT _run_id) FROM {DATASET}_quarantine") == 2
+    # The same rejected rows again: one row each, now naming the latest run (idempotent).
+    assert _scalar(settings, f"SELECT count(*) FROM {DATASET}_quarantine") == len(rejected)
+    assert _scalar(settings, f"SELECT list(DISTINCT _run_id) FROM {DATASET}_quarantine") == [
+        again.run_id]
 
     # The next day's drop: only its files are read; updates replace, new enterprises add.
     day = drop_day(folder, "2026-11-02", SIZE, SEED, AS_OF)
@@ -239,12 +249,29 @@ def test_airflow_dag_for_the_spec():
     assert [t.task_id for t in dag.topological_sort()][:2] == ["extract", "validate"]
 
 
-def test_simulation_exports_the_drop_folder():
+def test_simulation_exports_the_drop_folder_and_never_rewrites_it(settings):
     from registries.business.simulation import ENV_FOLDER, simulate
 
     with simulate(size=SIZE, seed=SEED) as env:
         folder = Path(env[ENV_FOLDER])
-        assert sorted(p.name for p in folder.iterdir()) == [
-            f"dkkd_20261101_0{i}.{'xlsx' if i in (2, 6) else 'csv'}" for i in range(1, 7)]
-    assert not folder.exists()
+        assert folder.is_relative_to(settings.home)
+        names = [f"dkkd_20261101_0{i}.{'xlsx' if i in (2, 6) else 'csv'}" for i in range(1, 7)]
+        assert sorted(p.name for p in folder.iterdir()) == names
+        written = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in folder.iterdir()}
     assert json.loads(json.dumps(env))  # plain strings, for the environment
+    # The next `lgsp run` starts it again on the same home: the same folder, nothing rewritten.
+    with simulate(size=SIZE, seed=SEED) as again:
+        assert again == env
+        assert {p.name: (p.stat().st_mtime_ns, p.read_bytes())
+                for p in folder.iterdir()} == written
+
+
+def test_a_days_files_have_the_same_bytes_whenever_they_are_written(tmp_path):
+    """Workbooks carry the day's time, not the clock's: a re-drop is the same file."""
+    import time
+
+    first = initial_drop(tmp_path / "a", SIZE, SEED, AS_OF)
+    time.sleep(1.1)  # past the second the first workbooks were saved in
+    second = initial_drop(tmp_path / "b", SIZE, SEED, AS_OF)
+    assert [(p.name, p.read_bytes()) for p in first.files] == [
+        (p.name, p.read_bytes()) for p in second.files]

@@ -70,7 +70,7 @@ def test_no_import_errors_and_one_dag_per_spec(parsed):
     assert expected <= set(parsed["dags"])
 
 
-TASKS = ["data_docs", "extract", "publish", "validate"]
+TASKS = ["data_docs", "extract", "publish", "release_lock", "validate"]
 
 
 def test_each_spec_dag_has_extract_validate_publish(parsed):
@@ -79,10 +79,13 @@ def test_each_spec_dag_has_extract_validate_publish(parsed):
         assert dag["tasks"] == TASKS
         assert dag["upstream"] == {"extract": [], "validate": ["extract"],
                                    "publish": ["extract", "validate"],
-                                   "data_docs": ["extract", "validate"]}
+                                   "data_docs": ["extract", "validate"],
+                                   "release_lock": ["publish"]}
         # Data Docs also for a blocked run (validate failed), not when extract failed.
         assert dag["trigger_rules"]["data_docs"] == "all_done_min_one_success"
         assert dag["trigger_rules"]["publish"] == "all_success"
+        # The run lock is freed however the DAG run ended (a teardown after publish).
+        assert dag["trigger_rules"]["release_lock"] == "all_done_setup_success"
         assert f"dataset:{spec.id}" in dag["tags"] and "lgsp" in dag["tags"]
         assert dag["retries"] == [2]
         assert dag["outlets"] == [f"lgsp://curated/{spec.id}"]

@@ -209,5 +209,6 @@ def test_airflow_dag_for_the_spec():
 
     dag = build_dag(spec_with())
     assert dag.dag_id == "lgsp_insurance_members"
-    assert [t.task_id for t in dag.tasks] == ["extract", "validate", "publish", "data_docs"]
+    assert [t.task_id for t in dag.tasks] == ["extract", "validate", "publish", "data_docs",
+                                             "release_lock"]
     assert "connector:soap_xml" in dag.tags

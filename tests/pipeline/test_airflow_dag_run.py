@@ -38,7 +38,7 @@ def test_dag_test_runs_extract_validate_publish(env, registry, monkeypatch):
         ).fetchall())
     assert events == 1
     assert states == {"extract": "success", "validate": "success", "publish": "success",
-                      "data_docs": "success"}
+                      "data_docs": "success", "release_lock": "success"}
     # The data_docs task rendered GX's report of this run.
     _, pages = validation_pages(settings.home)
     assert pages
