@@ -50,7 +50,7 @@ def test_dag_test_runs_extract_validate_publish(env, registry, monkeypatch):
     assert "state=success" in again.stdout
     assert _last_run_states(db, "lgsp_population") == {
         "extract": "success", "validate": "success", "publish": "success",
-        "data_docs": "success"}
+        "data_docs": "success", "release_lock": "success"}
     assert curated_connection(settings).execute(
         "SELECT count(*) FROM population").fetchone()[0] == rows
     last = attempts.last(settings, "population")
@@ -88,7 +88,7 @@ def test_the_next_run_publishes_the_changes_even_when_its_report_fails(settings,
     assert "state=success" in second.stdout
     assert _last_run_states(db, "lgsp_insurance_members") == {
         "extract": "success", "validate": "success", "publish": "success",
-        "data_docs": "skipped"}
+        "data_docs": "skipped", "release_lock": "success"}
     con = curated_connection(settings)
     assert con.execute("SELECT count(*) FROM insurance_members").fetchone()[0] == rows + 5
     last = attempts.last(settings, "insurance_members")
