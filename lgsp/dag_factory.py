@@ -1,5 +1,6 @@
-"""Airflow DAGs derived from dataset specs: one DAG per spec, extract -> validate -> publish,
-and validate -> data_docs (the GX report, rendered whether the gate passed or blocked).
+"""Airflow DAGs derived from dataset specs: one DAG per spec (each from its own generated DAG
+file, lgsp.dag_files), extract -> validate -> publish, and validate -> data_docs (the GX
+report, rendered whether the gate passed or blocked).
 
 Parse-time work is reading the YAML specs only: no database, no network, no heavy imports
 (pyarrow, duckdb, pyiceberg and GX load inside the tasks). Tasks pass paths through XCom.
@@ -10,9 +11,10 @@ exports, indicators) can be scheduled on it.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from catalog.spec import DatasetSpec, load_specs
+from catalog.spec import DatasetSpec, load_spec
 from lgsp.config import Settings
 
 
@@ -99,6 +101,8 @@ def build_dag(spec: DatasetSpec) -> Any:
     return dag
 
 
-def build_dags(settings: Settings | None = None) -> dict[str, Any]:
-    settings = settings or Settings.from_env()
-    return {f"lgsp_{spec.id}": build_dag(spec) for spec in load_specs(settings.specs_dir)}
+def dag_from_spec_file(path: str | Path) -> Any:
+    """The DAG of one spec file (what each generated DAG file calls, see lgsp.dag_files).
+    A spec that does not load raises SpecError naming the file, key path and problem:
+    Airflow records it as that DAG file's import error; the other DAGs are not affected."""
+    return build_dag(load_spec(path))
