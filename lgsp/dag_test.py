@@ -64,7 +64,7 @@ def main(dag_id: str) -> int:
         except SpecError as err:
             report(f"import error: {err}")
             return 2
-    bag = DagBag(dag_folder=str(own if own.exists() else folder), include_examples=False)
+    bag = DagBag(dag_folder=str(own if own.exists() else folder))
     dag = bag.dags.get(dag_id)
     if dag is None:
         for path, err in bag.import_errors.items():
