@@ -64,9 +64,31 @@ def environ(settings: Settings, api_port: int = DEFAULT_API_PORT) -> dict[str, s
     return {**os.environ, **airflow_environ(settings, api_port)}
 
 
+class AirflowHomeError(RuntimeError):
+    """Airflow's metadata database cannot be opened where LGSP_HOME puts it."""
+
+
+def check_database(settings: Settings) -> Path:
+    """The SQLite metadata file, or an error naming it and why SQLite could not open it
+    (SQLite's own "unable to open database file" names no file)."""
+    db = settings.airflow_home / "airflow.db"
+    try:
+        settings.airflow_home.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise AirflowHomeError(f"cannot create Airflow's home {settings.airflow_home} for its "
+                               f"metadata database {db}: {exc}") from None
+    if db.exists() and not db.is_file():
+        raise AirflowHomeError(f"Airflow's metadata database {db} is not a file")
+    if not os.access(settings.airflow_home, os.W_OK | os.X_OK) or (
+            db.exists() and not os.access(db, os.R_OK | os.W_OK)):
+        raise AirflowHomeError(f"Airflow's metadata database {db} is not writable by this user "
+                               "(set LGSP_HOME to a folder you can write)")
+    return db
+
+
 def migrate(settings: Settings) -> None:
     """Create or upgrade the metadata database (needed before dag.test())."""
-    settings.airflow_home.mkdir(parents=True, exist_ok=True)
+    check_database(settings)
     subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=environ(settings),
                    check=True, stdout=subprocess.DEVNULL)
 

@@ -1,9 +1,9 @@
 """`lgsp`: the command line of the platform (Typer + Rich).
 
     lgsp run          start the simulated registries, run every pipeline once, print a summary
-    lgsp specs        validate and list the dataset specs
-    lgsp registries   serve the simulated registries in the foreground
-    lgsp airflow      Airflow on the embedded defaults: `standalone`, `test DAG_ID`, or any args
+    lgsp specs        validate (load + dry run) and list the dataset specs; exit 1 if one is bad
+    lgsp registries   serve the simulated registries in the foreground, print `export` lines
+    lgsp airflow      Airflow on the embedded defaults: `standalone --port`, `test DAG_ID`
     lgsp query SQL    query the curated tables with DuckDB (each dataset is a view)
 """
 
@@ -25,7 +25,7 @@ from lgsp.config import Settings
 
 app = typer.Typer(help="LGSP shared-data bus: registries -> quality gate -> curated tables.",
                   no_args_is_help=True, add_completion=False)
-airflow_app = typer.Typer(help="Airflow on the embedded defaults (SQLite, local dags/).")
+airflow_app = typer.Typer(help="Airflow on the embedded defaults (SQLite, one DAG file per spec).")
 app.add_typer(airflow_app, name="airflow")
 console = Console(width=None if sys.stdout.isatty() else 150)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 150)
