@@ -286,3 +286,18 @@ def test_random_mutations_are_rejected_with_file_and_key_path_or_run(data, folde
         assert dry_run(spec, communes) == []
     finally:
         shutil.copy(DATASETS_DIR / f"{dataset}.yaml", path)
+
+
+def test_loading_and_checking_specs_imports_nothing_heavy():
+    """Specs load at every DAG parse and CLI start: the checks read the rules' and transports'
+    declarations from source, so no DuckDB, pyarrow, GX, requests or SQLAlchemy is imported."""
+    import subprocess
+    import sys
+
+    probe = ("import sys; from catalog.spec import load_catalog; c = load_catalog(); "
+             "assert c.specs and not c.errors; "
+             "print(sorted(m for m in ('duckdb', 'pyarrow', 'great_expectations', 'requests', "
+             "'sqlalchemy', 'airflow') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert out.stdout.strip() == "[]"
