@@ -20,8 +20,9 @@ RESULT = "lgsp-result: "
 """Prefix of the outcome lines (Airflow's own log lines never start with it)."""
 
 
-def report(line: str) -> None:
-    print(RESULT + line, flush=True)
+def report(text: str) -> None:
+    for line in text.splitlines():
+        print(RESULT + line, flush=True)
 
 
 def _record_failures(dag: Any, failures: dict[str, str]) -> None:

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import duckdb
 
-from catalog.spec import load_specs
+from catalog.spec import load_catalog
 from lgsp.config import Settings
 from warehouse import duck, iceberg
 
@@ -27,7 +27,7 @@ def snapshot_files(settings: Settings, namespace: str, dataset: str,
 def curated_connection(settings: Settings, as_of: datetime | None = None) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with one view per curated dataset (and <id>_quarantine)."""
     con = duck.connect()
-    for spec in load_specs(settings.specs_dir):
+    for spec in load_catalog(settings.specs_dir).specs:  # a malformed spec has no view
         for namespace, view in ((iceberg.CURATED, spec.id),
                                 (iceberg.QUARANTINE, f"{spec.id}_quarantine")):
             files = snapshot_files(settings, namespace, spec.id, as_of)

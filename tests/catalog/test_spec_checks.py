@@ -301,3 +301,14 @@ def test_loading_and_checking_specs_imports_nothing_heavy():
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[2])
     assert out.stdout.strip() == "[]"
+
+
+def test_query_works_while_a_spec_is_malformed(tmp_path):
+    from lgsp.cli import app
+
+    folder = _specs_dir(tmp_path)
+    (folder / "land_parcels.yaml").write_text("id: land_parcels\ncolumns: [unclosed\n", "utf-8")
+    result = CliRunner().invoke(app, ["query", "SELECT 41 + 1 AS answer"],
+                                env=_runner_env(folder, tmp_path / "home"))
+    assert result.exit_code == 0, result.output
+    assert "42" in result.stdout

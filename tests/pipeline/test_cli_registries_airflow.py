@@ -171,3 +171,18 @@ def test_airflow_standalone_serves_on_the_port_asked_for(tmp_path):
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+
+
+def test_airflow_test_of_a_malformed_spec_prints_the_spec_error(tmp_path):
+    specs = tmp_path / "specs"
+    shutil.copytree(DATASETS_DIR, specs)
+    bad = specs / "land_parcels.yaml"
+    bad.write_text(bad.read_text("utf-8").replace('schedule: "@daily"', 'schedule: "daily"'), "utf-8")
+    result = subprocess.run([*LGSP, "airflow", "test", "lgsp_land_parcels", "--no-simulate"],
+                            capture_output=True, text=True, env=_env(tmp_path, specs), timeout=600,
+                            cwd=PROJECT_ROOT)
+    assert result.returncode == 2
+    out = result.stdout.replace("\n", " ")
+    assert f"import error: {bad}: invalid dataset spec" in out
+    assert "- schedule: 'daily' is not a valid cron expression" in out
+    assert "Traceback" not in result.stdout + result.stderr
