@@ -164,3 +164,25 @@ def test_airflow_records_the_import_error_and_keeps_the_other_dags_active(tmp_pa
     assert [e[0] for e in errors] == ["lgsp_land_parcels.py"]
     assert f"{bad}: invalid dataset spec" in errors[0][1]
     assert dags == {f"lgsp_{p.stem}": 0 for p in specs_dir.glob("*.yaml") if p.stem != "land_parcels"}
+
+
+def test_the_bundle_refresh_follows_specs_added_and_removed(tmp_path):
+    """The DAG processor refreshes its bundle every refresh_interval: a spec dropped into the
+    folder gets its DAG file, a removed spec loses it, other files are left alone."""
+    from lgsp.dag_bundle import SpecDagBundle
+
+    specs_dir = tmp_path / "specs"
+    specs_dir.mkdir()
+    shutil.copy(DATASETS_DIR / "population.yaml", specs_dir)
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    (dags / "lgsp_handwritten.py").write_text("# someone's own DAG file\n", "utf-8")
+    bundle = SpecDagBundle(name="dags-folder", path=str(dags), specs_dir=str(specs_dir),
+                           refresh_interval=30)
+    bundle.initialize()
+    assert sorted(p.name for p in dags.glob("*.py")) == ["lgsp_handwritten.py", "lgsp_population.py"]
+    shutil.copy(DATASETS_DIR / "gaps.yaml", specs_dir)
+    (specs_dir / "population.yaml").unlink()
+    bundle.refresh()
+    assert sorted(p.name for p in dags.glob("*.py")) == ["lgsp_gaps.py", "lgsp_handwritten.py"]
+    assert str(specs_dir / "gaps.yaml") in (dags / "lgsp_gaps.py").read_text("utf-8")
