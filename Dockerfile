@@ -5,6 +5,6 @@ RUN pip install --no-cache-dir uv && apt-get update \
     && apt-get install -y --no-install-recommends libc-bin && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY pyproject.toml uv.lock README.md ./
-RUN uv sync --frozen --no-dev --no-group bench --no-install-project
+RUN uv sync --frozen --no-dev --no-group bench --no-install-project --compile-bytecode
 COPY . .
-RUN uv sync --frozen --no-dev --no-group bench
+RUN uv sync --frozen --no-dev --no-group bench --compile-bytecode

@@ -83,7 +83,7 @@ def _as_string(array: pa.Array) -> pa.Array:
     return pc.cast(array, pa.string())
 
 
-@register("derived")
+@register("derived", params={"sql_file": "text", "sql": "text"})
 def build_derived(spec: DatasetSpec, params: dict[str, Any]) -> DerivedConnector:
     return DerivedConnector(spec, params)
 

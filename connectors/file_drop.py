@@ -717,7 +717,10 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-@register("file_drop")
+@register("file_drop", required=("folder",), params={
+    "folder": "text", "patterns": "any", "columns": "column_values", "delimiter": "text",
+    "header_row": "any", "batch_rows": "int", "naive_timezone": "text",
+    "min_syllable_share": "number", "trust_mtime": "bool"})
 def build_file_drop(spec: DatasetSpec, params: dict[str, Any]) -> FileDropConnector:
     return FileDropConnector(spec, params)
 

@@ -2,7 +2,9 @@
 
 Built-in transports are the modules of this package; each registers itself with @register;
 third-party packages add theirs through the `lgsp.connectors` entry-point group, so a new
-transport is a new module, never an edit here.
+transport is a new module, never an edit here. `@register` also declares the transport's
+parameters (`params`: name -> kind, `required`), as literals: spec validation reads them
+from the source (catalog.declarations) without importing the transport.
 """
 
 from __future__ import annotations
@@ -13,17 +15,23 @@ from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any
 
+from catalog.declarations import ConnectorDecl, connector_decl
 from catalog.spec import DatasetSpec
 from connectors.base import Connector
 
 ConnectorFactory = Callable[[DatasetSpec, dict[str, Any]], Connector]
 _FACTORIES: dict[str, ConnectorFactory] = {}
+DECLARATIONS: dict[str, ConnectorDecl] = {}
 _INFRASTRUCTURE = {"base", "registry", "state"}
 
 
-def register(name: str) -> Callable[[ConnectorFactory], ConnectorFactory]:
+def register(name: str, **declaration: Any) -> Callable[[ConnectorFactory], ConnectorFactory]:
+    """Register a transport; `params` (name -> kind) and `required` declare its parameters
+    (see catalog.declarations; literals only)."""
+
     def decorator(factory: ConnectorFactory) -> ConnectorFactory:
         _FACTORIES[name] = factory
+        DECLARATIONS[name] = connector_decl(name, **declaration)
         return factory
 
     return decorator

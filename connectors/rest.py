@@ -369,6 +369,10 @@ def _iso(value: Any) -> str:
     return text.replace("+00:00", "Z")
 
 
-@register("rest")
+@register("rest", required=("base_url",), params={
+    "base_url": "text", "path": "text", "page_size": "int", "data_field": "text",
+    "updated_since_param": "text", "updated_until_param": "text", "connect_timeout": "number",
+    "read_timeout": "number", "retry": "mapping", "token_env": "text", "token_default": "text",
+    "cursor_param": "text", "next_cursor_field": "text"})
 def build_rest(spec: DatasetSpec, params: dict[str, Any]) -> RestConnector:
     return RestConnector(spec, params)

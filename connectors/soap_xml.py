@@ -399,6 +399,11 @@ def _retry_after(resp: requests.Response) -> float | None:
     return float(value) if value and value.isdigit() else None
 
 
-@register("soap_xml")
+@register("soap_xml", required=("url", "namespace"), params={
+    "url": "text", "namespace": "text", "operation": "text", "soap_action": "text",
+    "auth": ("wsse", "header", "none"), "username": "text", "password": "text", "page_size": "int",
+    "request_elements": "mapping", "response_elements": "mapping", "fields": "column_keys",
+    "transient_fault_codes": "list", "connect_timeout": "number", "read_timeout": "number",
+    "retry": "mapping"})
 def build_soap_xml(spec: DatasetSpec, params: dict[str, Any]) -> SoapXmlConnector:
     return SoapXmlConnector(spec, params)

@@ -489,6 +489,8 @@ def _parse_csv(buffer: io.BytesIO, names: list[str]) -> pa.Table:
     )
 
 
-@register("sql")
+@register("sql", required=("dsn", "table"), params={
+    "dsn": "text", "table": "text", "key": "list", "updated_at": "text", "batch_rows": "int",
+    "deletes": "mapping", "naive_timezone": "text", "paging": ("auto", "keyset", "cursor")})
 def build_sql(spec: DatasetSpec, params: dict[str, Any]) -> SqlConnector:
     return SqlConnector(spec, params)

@@ -22,7 +22,9 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
+from catalog.declarations import RuleDecl, rule_decl
 from catalog.spec import Check, DatasetSpec
 from expectations.reference import personal_id_prefixes
 from warehouse.duck import quote_ident as q
@@ -36,6 +38,10 @@ class RuleContext:
     communes_parquet: Path
     curated_files: Callable[[str], list[str]] | None = None
     """Files of another dataset's current curated snapshot (for referential checks)."""
+
+
+class ReferenceMissing(RuntimeError):
+    """A referential check names a dataset that has no spec: the run cannot check it."""
 
 
 ROWS = "\x00rows\x00"
@@ -79,9 +85,17 @@ RuleFunction = Callable[[Check, RuleContext], list[RowCheck]]
 RULES: dict[str, RuleFunction] = {}
 
 
-def rule(name: str) -> Callable[[RuleFunction], RuleFunction]:
+DECLARATIONS: dict[str, RuleDecl] = {}
+
+
+def rule(name: str, **declaration: Any) -> Callable[[RuleFunction], RuleFunction]:
+    """Register a rule with its declared signature (catalog.declarations.RuleDecl: `targets`,
+    `column`, `params`, `required`, `defaults`; literals only, so spec validation reads them
+    from the source without importing this module)."""
+
     def decorator(fn: RuleFunction) -> RuleFunction:
         RULES[name] = fn
+        DECLARATIONS[name] = rule_decl(name, **declaration)
         return fn
 
     return decorator
@@ -97,7 +111,7 @@ def _check_name(check: Check, suffix: str, col: str | None = None) -> str:
     return ":".join(parts)
 
 
-@rule("not_null")
+@rule("not_null", targets="columns")
 def not_null(check: Check, ctx: RuleContext) -> list[RowCheck]:
     return [
         RowCheck(
@@ -113,7 +127,7 @@ def not_null(check: Check, ctx: RuleContext) -> list[RowCheck]:
     ]
 
 
-@rule("unique")
+@rule("unique", targets="columns")
 def unique(check: Check, ctx: RuleContext) -> list[RowCheck]:
     cols = check.target_columns
     keys = ", ".join(q(c) for c in cols)
@@ -144,7 +158,7 @@ def unique(check: Check, ctx: RuleContext) -> list[RowCheck]:
     ]
 
 
-@rule("in_set")
+@rule("in_set", params={"values": "list"}, required=("values",))
 def in_set(check: Check, ctx: RuleContext) -> list[RowCheck]:
     values = [str(v) for v in check.params.get("values", [])]
     if not values:
@@ -172,7 +186,7 @@ def sql_type(column_type: str) -> str:
     return _SQL_TYPES[column_type]
 
 
-@rule("castable")
+@rule("castable", targets="columns")
 def castable(check: Check, ctx: RuleContext) -> list[RowCheck]:
     out = []
     for col in check.target_columns:
@@ -207,7 +221,7 @@ def _date_bound(value: object) -> str:
     return "current_date" if text == "today" else f"DATE {lit(text)}"
 
 
-@rule("date_between")
+@rule("date_between", params={"min": "date", "max": "date"})
 def date_between(check: Check, ctx: RuleContext) -> list[RowCheck]:
     col = check.column or ""
     lo, hi = check.params.get("min"), check.params.get("max")
@@ -237,7 +251,8 @@ def date_between(check: Check, ctx: RuleContext) -> list[RowCheck]:
     return out
 
 
-@rule("personal_id")
+@rule("personal_id", column="personal_id", params={
+    "date_of_birth": "column", "sex": "column", "male_values": "list", "female_values": "list"})
 def personal_id(check: Check, ctx: RuleContext) -> list[RowCheck]:
     """CCCD: 12 digits = province/country prefix (3) + century-sex digit + year (2) + 6."""
     col = check.column or "personal_id"
@@ -320,7 +335,7 @@ def personal_id(check: Check, ctx: RuleContext) -> list[RowCheck]:
     return out
 
 
-@rule("admin_unit_code")
+@rule("admin_unit_code", params={"era_column": "column", "era": ("2025", "2004")})
 def admin_unit_code(check: Check, ctx: RuleContext) -> list[RowCheck]:
     """A commune code must exist in the official list of the era the record says."""
     col = check.column or ""
@@ -468,19 +483,34 @@ def load_rule_modules() -> None:
             importlib.import_module(f"expectations.{info.name}")
 
 
-@rule("exists_in")
+@rule("exists_in", params={"dataset": "dataset", "other_column": "other_column"},
+      required=("dataset",))
 def exists_in(check: Check, ctx: RuleContext) -> list[RowCheck]:
     """Referential check across registries: the value must exist in another dataset's
     curated table (e.g. a land holder in the population). Optional `when`: a SQL condition
-    on this row that says when the check applies (e.g. holder_type = 'person'). Skipped,
-    with a note, while the other dataset has never been published."""
+    on this row that says when the check applies (e.g. holder_type = 'person').
+
+    Never dropped: a dataset that has no spec (any more) fails the run, naming the check;
+    one not published yet is an empty reference, so every value is reported as not found,
+    with the reason saying so (`lgsp run` publishes referenced datasets first). Compiled
+    without a warehouse (`curated_files` None: tools, tests) it also checks against an empty
+    reference."""
     col = check.column or ""
     other = str(check.params["dataset"])
     other_col = str(check.params.get("other_column", col))
     files = ctx.curated_files(other) if ctx.curated_files else []
-    if not files:
-        return []
-    source = "read_parquet([" + ", ".join(lit(f) for f in files) + "])"
+    note = ""
+    if files:
+        source = "read_parquet([" + ", ".join(lit(f) for f in files) + "])"
+    else:
+        if ctx.spec.path is not None and not (ctx.spec.path.parent / f"{other}.yaml").is_file():
+            raise ReferenceMissing(
+                f"{ctx.spec.path}: quality check exists_in on {col}: there is no dataset spec "
+                f"{other!r} in {ctx.spec.path.parent}; the check cannot run and is never skipped"
+            )
+        source = f"(SELECT NULL::VARCHAR AS {q(other_col)} WHERE false)"
+        if ctx.curated_files is not None:
+            note = f" ({other} has no published snapshot yet)"
     when = check.params.get("when")
     applies = f" AND ({when})" if when else ""
     return [
@@ -492,7 +522,7 @@ def exists_in(check: Check, ctx: RuleContext) -> list[RowCheck]:
             # column of the same name to the referenced table, and never fail.
             bad_when=(f"({q(col)} IS NOT NULL{applies} AND {q(col)} NOT IN "
                       f"(SELECT {q(other_col)} FROM {source} WHERE {q(other_col)} IS NOT NULL))"),
-            reason=f"'{col}: ' || {shown(col)} || ' is not in {other}.{other_col}'",
+            reason=f"'{col}: ' || {shown(col)} || ' is not in {other}.{other_col}{note}'",
             severity=check.severity,
             description=check.description or f"{col} exists in {other}.{other_col}",
         )

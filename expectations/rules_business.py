@@ -85,7 +85,8 @@ def mst_valid_sql(c: str) -> str:
     )
 
 
-@rule("enterprise_code")
+@rule("enterprise_code", column="enterprise_code",
+      params={"unit_column": "column", "branch_values": "list"})
 def enterprise_code(check: Check, ctx: RuleContext) -> list[RowCheck]:
     """Tax code of an enterprise or branch. Optional `unit_column` with `branch_values`: the
     code has a branch number exactly when the unit is a branch."""
@@ -156,14 +157,14 @@ def _domain(check: Check, col: str, values: list[str], what: str, nfc: bool) -> 
     )
 
 
-@rule("tax_status")
+@rule("tax_status", column="status_code", params={"values": "list"})
 def tax_status(check: Check, ctx: RuleContext) -> list[RowCheck]:
     col = check.column or "status_code"
     values = [str(v) for v in check.params.get("values", list(TAX_STATUS))]
     return [_domain(check, col, values, f"a tax status code ({', '.join(values)})", nfc=False)]
 
 
-@rule("legal_form")
+@rule("legal_form", column="legal_form", params={"values": "list"})
 def legal_form(check: Check, ctx: RuleContext) -> list[RowCheck]:
     col = check.column or "legal_form"
     values = [str(v) for v in check.params.get("values", list(LEGAL_FORMS))]
@@ -171,7 +172,7 @@ def legal_form(check: Check, ctx: RuleContext) -> list[RowCheck]:
                                         f"({'; '.join(values)})", nfc=True)]
 
 
-@rule("vsic_code")
+@rule("vsic_code", column="sector_code", params={"level": (2, 3, 4, 5)})
 def vsic_code(check: Check, ctx: RuleContext) -> list[RowCheck]:
     col = check.column or "sector_code"
     digits = level = int(check.params.get("level", 4))
@@ -207,7 +208,7 @@ TEXT_CHARS = VIETNAMESE_LETTERS + "0-9" + "".join("\\" + p if p in "\\]^-[" else
                                                   for p in _PUNCTUATION)
 
 
-@rule("vietnamese_text")
+@rule("vietnamese_text", targets="columns")
 def vietnamese_text(check: Check, ctx: RuleContext) -> list[RowCheck]:
     out = []
     for col in check.target_columns:

@@ -82,7 +82,7 @@ def well_formed_card(col: str) -> str:
     return f"regexp_full_match({q(col)}, {lit(CARD_PATTERN)})"
 
 
-@rule("bhxh_number")
+@rule("bhxh_number", column="bhxh_number")
 def bhxh_number(check: Check, ctx: RuleContext) -> list[RowCheck]:
     col = check.column or "bhxh_number"
     c = q(col)
@@ -103,7 +103,7 @@ def bhxh_number(check: Check, ctx: RuleContext) -> list[RowCheck]:
     ]
 
 
-@rule("health_insurance_card")
+@rule("health_insurance_card", column="card_number")
 def health_insurance_card(check: Check, ctx: RuleContext) -> list[RowCheck]:
     col = check.column or "card_number"
     return [
@@ -123,7 +123,7 @@ def health_insurance_card(check: Check, ctx: RuleContext) -> list[RowCheck]:
     ]
 
 
-@rule("card_level_for_group")
+@rule("card_level_for_group", column="card_number", params={"groups": "mapping"})
 def card_level_for_group(check: Check, ctx: RuleContext) -> list[RowCheck]:
     col = check.column or "card_number"
     c = q(col)
@@ -156,7 +156,8 @@ def card_level_for_group(check: Check, ctx: RuleContext) -> list[RowCheck]:
     ]
 
 
-@rule("card_matches_bhxh")
+@rule("card_matches_bhxh", column="card_number", params={"bhxh_column": "column"},
+      defaults={"bhxh_column": "bhxh_number"})
 def card_matches_bhxh(check: Check, ctx: RuleContext) -> list[RowCheck]:
     col = check.column or "card_number"
     bhxh = str(check.params.get("bhxh_column", "bhxh_number"))
@@ -178,7 +179,7 @@ def card_matches_bhxh(check: Check, ctx: RuleContext) -> list[RowCheck]:
     ]
 
 
-@rule("card_validity")
+@rule("card_validity", targets="pair")
 def card_validity(check: Check, ctx: RuleContext) -> list[RowCheck]:
     """`columns: [valid_from, valid_to]`: the period must not end before it starts."""
     cols = check.target_columns

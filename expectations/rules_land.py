@@ -38,7 +38,9 @@ SERIAL_PATTERN = "[A-Z]{2}[0-9]{8}"
 
 
 
-@rule("land_use_code")
+@rule("land_use_code", column="land_use_code",
+      params={"version_column": "column", "codes": "mapping"},
+      defaults={"version_column": "land_use_code_list"})
 def land_use_code(check: Check, ctx: RuleContext) -> list[RowCheck]:
     col = check.column or "land_use_code"
     version = str(check.params.get("version_column", "land_use_code_list"))
@@ -72,7 +74,10 @@ def land_use_code(check: Check, ctx: RuleContext) -> list[RowCheck]:
     ]
 
 
-@rule("parcel_identity")
+@rule("parcel_identity", column="parcel_id",
+      params={"commune_column": "column", "sheet_column": "column", "number_column": "column"},
+      defaults={"commune_column": "commune_code", "sheet_column": "map_sheet",
+                "number_column": "parcel_number"})
 def parcel_identity(check: Check, ctx: RuleContext) -> list[RowCheck]:
     col = check.column or "parcel_id"
     commune = q(str(check.params.get("commune_column", "commune_code")))
@@ -107,7 +112,7 @@ def parcel_identity(check: Check, ctx: RuleContext) -> list[RowCheck]:
     ]
 
 
-@rule("certificate_serial")
+@rule("certificate_serial", column="certificate_serial")
 def certificate_serial(check: Check, ctx: RuleContext) -> list[RowCheck]:
     col = check.column or "certificate_serial"
     c = q(col)
@@ -120,7 +125,7 @@ def certificate_serial(check: Check, ctx: RuleContext) -> list[RowCheck]:
     )]
 
 
-@rule("positive_number")
+@rule("positive_number", targets="columns")
 def positive_number(check: Check, ctx: RuleContext) -> list[RowCheck]:
     out = []
     for col in check.target_columns:

@@ -1,9 +1,9 @@
 """`lgsp`: the command line of the platform (Typer + Rich).
 
     lgsp run          start the simulated registries, run every pipeline once, print a summary
-    lgsp specs        validate and list the dataset specs
-    lgsp registries   serve the simulated registries in the foreground
-    lgsp airflow      Airflow on the embedded defaults: `standalone`, `test DAG_ID`, or any args
+    lgsp specs        validate (load + dry run) and list the dataset specs; exit 1 if one is bad
+    lgsp registries   serve the simulated registries in the foreground, print `export` lines
+    lgsp airflow      Airflow on the embedded defaults: `standalone --port`, `test DAG_ID`
     lgsp query SQL    read-only SELECT over the curated and quarantine tables (sandboxed)
 """
 
@@ -21,7 +21,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 from rich.text import Text
 
-from catalog.spec import SpecError, in_dependency_order, load_specs
+from catalog.spec import SpecError, in_dependency_order, load_catalog
 from lgsp.config import Settings
 
 if TYPE_CHECKING:
@@ -30,35 +30,66 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="LGSP shared-data bus: registries -> quality gate -> curated tables.",
                   no_args_is_help=True, add_completion=False)
-airflow_app = typer.Typer(help="Airflow on the embedded defaults (SQLite, local dags/).")
+airflow_app = typer.Typer(help="Airflow on the embedded defaults (SQLite, one DAG file per spec).")
 app.add_typer(airflow_app, name="airflow")
 console = Console(width=None if sys.stdout.isatty() else 150)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 150)
 
 
 def _specs(settings: Settings, datasets: list[str] | None):  # type: ignore[no-untyped-def]
-    try:
-        specs = load_specs(settings.specs_dir)
-    except SpecError as err:
-        console.print(f"[red]{err}[/red]")
-        raise typer.Exit(2) from None
+    """The valid specs asked for (default: all), in dependency order. A malformed spec the
+    command does not need is reported and left out; one it needs stops it (exit 2)."""
+    catalog = load_catalog(settings.specs_dir)
+    broken = {path.stem: err for path, err in catalog.errors.items()}
     if datasets:
-        unknown = set(datasets) - {s.id for s in specs}
+        for name in sorted(set(datasets) & set(broken)):
+            err_console.print(f"[red]{escape(str(broken[name]))}[/red]")
+        unknown = set(datasets) - catalog.ids - set(broken)
         if unknown:
-            console.print(f"[red]unknown dataset(s): {', '.join(sorted(unknown))}[/red]")
+            err_console.print(f"[red]unknown dataset(s): {escape(', '.join(sorted(unknown)))}[/red]")
+        if unknown or set(datasets) & set(broken):
             raise typer.Exit(2)
-        specs = [s for s in specs if s.id in datasets]
-    return in_dependency_order(specs)
+        specs = [s for s in catalog.specs if s.id in datasets]
+    else:
+        for err in broken.values():
+            err_console.print(f"[red]{escape(str(err))}[/red] (left out)")
+        specs = catalog.specs
+    try:
+        return in_dependency_order(specs)
+    except SpecError as err:
+        err_console.print(f"[red]{escape(str(err))}[/red]")
+        raise typer.Exit(2) from None
 
 
 @app.command()
 def specs() -> None:
-    """Validate every dataset spec and list them."""
+    """Validate every dataset spec (loading it, then a dry run: transport built, checks'
+    SQL planned) and list the valid ones; exit 1 if any is invalid, each named with its
+    file, key path and problem."""
+    from expectations.reference import ensure_reference
+    from expectations.spec_dry_run import dry_run
+
     settings = Settings.from_env()
+    catalog = load_catalog(settings.specs_dir)
+    errors = {path: str(err) for path, err in catalog.errors.items()}
+    communes = ensure_reference(settings.reference_dir)
     table = Table("id", "title", "owner", "connector", "schedule", "columns", "open")
-    for spec in _specs(settings, None):
-        table.add_row(spec.id, spec.title.vi, spec.owner.agency.vi, spec.source.connector,
-                      str(spec.schedule), str(len(spec.columns)), "yes" if spec.open_data else "no")
+    for spec in catalog.specs:
+        found = dry_run(spec, communes)
+        if found:  # loads, but a run would reject it
+            errors[spec.path or settings.specs_dir / f"{spec.id}.yaml"] = "\n".join(
+                [f"{spec.path}: invalid dataset spec (dry run)"] + [f"  - {p}" for p in found])
+            continue
+        table.add_row(*(escape(v) for v in (
+            spec.id, spec.title.vi, spec.owner.agency.vi, spec.source.connector,
+            str(spec.schedule), str(len(spec.columns)), "yes" if spec.open_data else "no")))
     console.print(table)
+    for text in errors.values():
+        err_console.print(f"[red]{escape(text)}[/red]", soft_wrap=True)
+    if errors:
+        err_console.print(f"[red]{len(errors)} invalid spec(s)[/red] of "
+                          f"{len(catalog.errors) + len(catalog.specs)} in {settings.specs_dir}")
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -85,6 +116,9 @@ def run(
     console.print(f"[bold]LGSP[/bold] home: {settings.home}")
     summaries = []
     failures = []
+    if not datasets:  # a malformed spec was left out (named above): the run is not a success
+        failures += [(path.stem, "invalid dataset spec (left out)")
+                     for path in load_catalog(settings.specs_dir).errors]
 
     def go() -> None:
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
@@ -154,16 +188,25 @@ def _run_status(summary: RunSummary) -> str:
 
 @app.command()
 def registries(
+    datasets: Annotated[list[str] | None, typer.Argument(
+        help="serve only the registries these datasets read (default: all)")] = None,
     size: Annotated[int, typer.Option()] = 20_000,
     seed: Annotated[int, typer.Option()] = 42,
 ) -> None:
-    """Serve the simulated registries until Ctrl-C."""
+    """Serve the simulated registries until Ctrl-C. Standard output is shell: one
+    `export NAME=value` line per variable the specs read (e.g. `lgsp registries > env.sh &`,
+    then `. ./env.sh`); messages go to standard error."""
+    import shlex
+
     from lgsp.registries_runtime import running_registries
 
-    with running_registries(size=size, seed=seed) as urls:
-        for name, url in urls.items():
-            console.print(f"[cyan]{name}[/cyan] {url}")
-        console.print("Ctrl-C to stop")
+    settings = Settings.from_env()
+    chosen = {s.id for s in _specs(settings, datasets)} if datasets else None
+    with running_registries(size=size, seed=seed, datasets=chosen,
+                            specs_dir=settings.specs_dir) as env:
+        for name, value in env.items():
+            print(f"export {name}={shlex.quote(value)}", flush=True)
+        err_console.print("simulated registries running; Ctrl-C to stop")
         try:
             while True:
                 time.sleep(3600)
@@ -214,26 +257,57 @@ def query(
 
 
 @airflow_app.command("standalone")
-def airflow_standalone(port: Annotated[int, typer.Option()] = 8080) -> None:
+def airflow_standalone(port: Annotated[int, typer.Option(help="API server and UI port")] = 8080) -> None:
     """Start Airflow (scheduler, API server, DAG processor) for scheduled runs."""
     from lgsp import airflow_env
 
     settings = Settings.from_env()
     airflow_env.migrate(settings)
-    raise typer.Exit(airflow_env.airflow_command(settings, ["standalone"]))
+    raise typer.Exit(airflow_env.airflow_command(settings, ["standalone"], api_port=port))
 
 
 @airflow_app.command("test")
-def airflow_test(dag_id: str) -> None:
-    """Run one DAG once with dag.test() on the embedded defaults."""
+def airflow_test(
+    dag_id: str,
+    simulate: Annotated[bool, typer.Option(
+        help="start the simulated registry the DAG reads, as `lgsp run` does")] = True,
+    size: Annotated[int, typer.Option(help="people in the simulated population")] = 20_000,
+    seed: Annotated[int, typer.Option()] = 42,
+) -> None:
+    """Run one DAG once with dag.test() on the embedded defaults. Prints the outcome and, if
+    it failed, each failing task's error; Airflow's full output goes to a log file."""
+    from contextlib import nullcontext
+
     from lgsp import airflow_env
+    from lgsp.dag_test import RESULT
+    from lgsp.registries_runtime import running_registries
 
     settings = Settings.from_env()
-    airflow_env.migrate(settings)
-    result = airflow_env.dag_test(settings, dag_id)
-    console.print(result.stdout[-4000:])
-    if result.returncode:
-        console.print(result.stderr[-4000:])
+    dataset = dag_id.removeprefix("lgsp_")
+    registries_ctx = (running_registries(size=size, seed=seed, datasets={dataset},
+                                         specs_dir=settings.specs_dir) if simulate else nullcontext({}))
+    with console.status("starting the simulated registries"):
+        env = registries_ctx.__enter__()
+    try:
+        for name, value in env.items():
+            console.print(f"simulated registry: [cyan]{escape(name)}[/cyan]={escape(value)}")
+        airflow_env.migrate(settings)
+        with console.status(f"running {escape(dag_id)} with dag.test()"):
+            result = airflow_env.dag_test(settings, dag_id)
+    finally:
+        registries_ctx.__exit__(None, None, None)
+    log = settings.airflow_home / "logs" / f"dag-test-{dag_id}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text(result.stdout + "\n" + result.stderr, encoding="utf-8")
+    outcome = [line.removeprefix(RESULT) for line in result.stdout.splitlines()
+               if line.startswith(RESULT)]
+    for line in outcome:
+        style = "green" if line.endswith("state=success") else "red"
+        console.print(f"[{style}]{escape(line)}[/{style}]", soft_wrap=True)
+    if not outcome:  # the run did not get as far as reporting: the end of the error
+        console.print(escape(result.stderr.strip().splitlines()[-1] if result.stderr.strip()
+                             else f"exit code {result.returncode}"))
+    console.print(f"Airflow's output: {log}", soft_wrap=True)
     raise typer.Exit(result.returncode)
 
 

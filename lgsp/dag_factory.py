@@ -1,6 +1,7 @@
-"""Airflow DAGs derived from dataset specs: one DAG per spec, extract -> validate -> publish,
-and validate -> data_docs (the GX report, rendered whether the gate passed or blocked; a
-report that fails is skipped with its error, so it never fails a published run).
+"""Airflow DAGs derived from dataset specs: one DAG per spec (each from its own generated DAG
+file, lgsp.dag_files), extract -> validate -> publish, and validate -> data_docs (the GX
+report, rendered whether the gate passed or blocked; a report that fails is skipped with its
+error, so it never fails a published run).
 
 Parse-time work is reading the YAML specs only: no database, no network, no heavy imports
 (pyarrow, duckdb, pyiceberg and GX load inside the tasks). Tasks pass paths through XCom.
@@ -17,9 +18,10 @@ teardown frees it however the run ended.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from catalog.spec import DatasetSpec, load_specs
+from catalog.spec import DatasetSpec, load_spec
 from lgsp.config import Settings
 
 
@@ -138,6 +140,8 @@ def _lock_owner(context: dict[str, Any]) -> str:
     return airflow_owner(context["dag"].dag_id, context["run_id"])
 
 
-def build_dags(settings: Settings | None = None) -> dict[str, Any]:
-    settings = settings or Settings.from_env()
-    return {f"lgsp_{spec.id}": build_dag(spec) for spec in load_specs(settings.specs_dir)}
+def dag_from_spec_file(path: str | Path) -> Any:
+    """The DAG of one spec file (what each generated DAG file calls, see lgsp.dag_files).
+    A spec that does not load raises SpecError naming the file, key path and problem:
+    Airflow records it as that DAG file's import error; the other DAGs are not affected."""
+    return build_dag(load_spec(path))

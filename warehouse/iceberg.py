@@ -7,6 +7,7 @@ one snapshot, so time travel answers "what did the table say at time T".
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -26,13 +27,45 @@ CURATED = "curated"
 QUARANTINE = "quarantine"
 
 
+class CatalogUnavailable(RuntimeError):
+    """The Iceberg catalog database cannot be opened; the message names it and why."""
+
+
 def load_catalog(settings: Settings) -> Catalog:
+    from sqlalchemy.exc import OperationalError
+
     settings.warehouse_dir.mkdir(parents=True, exist_ok=True)
-    return SqlCatalog(
-        "lgsp",
-        uri=settings.iceberg_catalog_uri,
-        warehouse=settings.warehouse_dir.as_uri(),
-    )
+    try:
+        return SqlCatalog(
+            "lgsp",
+            uri=settings.iceberg_catalog_uri,
+            warehouse=settings.warehouse_dir.as_uri(),
+        )
+    except OperationalError as exc:
+        raise CatalogUnavailable(unavailable_reason(settings.iceberg_catalog_uri, exc)) from exc
+
+
+def unavailable_reason(uri: str, exc: BaseException) -> str:
+    """'cannot open the Iceberg catalog database <where>: <driver error>; <likely cause>'
+    (SQLite's own message, "unable to open database file", names no file)."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(uri)
+    error = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+    if url.get_backend_name() != "sqlite" or not url.database:
+        where = url.render_as_string(hide_password=True)
+        return f"cannot open the Iceberg catalog database {where}: {error}"
+    path = Path(url.database).absolute()
+    folder = path.parent
+    if not folder.is_dir():
+        cause = f"its folder {folder} does not exist"
+    elif path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        cause = "the file is not readable and writable by this user"
+    elif not os.access(folder, os.W_OK | os.X_OK):
+        cause = f"its folder {folder} is not writable by this user (SQLite writes a journal beside it)"
+    else:
+        cause = "check the path, LGSP_HOME and LGSP_CATALOG_URI"
+    return f"cannot open the Iceberg catalog database {path}: {error}; {cause}"
 
 
 def ensure_table(catalog: Catalog, namespace: str, name: str, schema: pa.Schema) -> Table:

@@ -8,7 +8,7 @@ from datetime import datetime
 import duckdb
 from pyiceberg.catalog import Catalog
 
-from catalog.spec import load_specs
+from catalog.spec import load_catalog
 from lgsp.config import Settings
 from warehouse import duck, iceberg
 
@@ -27,10 +27,11 @@ def snapshot_files(settings: Settings, namespace: str, dataset: str,
 
 def snapshot_views(settings: Settings, as_of: datetime | None = None) -> dict[str, list[str]]:
     """View name -> the Parquet files of its snapshot: one view per curated dataset and one
-    `<id>_quarantine` per quarantine table; tables with no snapshot (at `as_of`) are left out."""
+    `<id>_quarantine` per quarantine table; tables with no snapshot (at `as_of`) are left out.
+    A malformed spec has no view (the other datasets stay readable)."""
     views: dict[str, list[str]] = {}
     catalog = iceberg.load_catalog(settings)
-    for spec in load_specs(settings.specs_dir):
+    for spec in load_catalog(settings.specs_dir).specs:
         for namespace, view in ((iceberg.CURATED, spec.id),
                                 (iceberg.QUARANTINE, f"{spec.id}_quarantine")):
             files = snapshot_files(settings, namespace, spec.id, as_of, catalog)

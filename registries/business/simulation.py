@@ -17,7 +17,8 @@ from registries.business.drop import initial_drop
 
 ENV_FOLDER = "LGSP_BUSINESS_DROP_DIR"
 DATASETS = ("business_registry",)
-"""The dataset specs this simulation serves."""
+"""The dataset specs this simulation serves (and any other spec reading EXPORTS)."""
+EXPORTS = (ENV_FOLDER,)
 
 
 def default_folder(size: int, seed: int) -> Path:

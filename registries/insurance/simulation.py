@@ -15,7 +15,8 @@ from registries.insurance.__main__ import DEFAULT_PASSWORD, DEFAULT_USERNAME
 from registries.process import RegistryProcess
 
 DATASETS = ("insurance_members",)
-"""The dataset specs this simulation serves."""
+"""The dataset specs this simulation serves (and any other spec reading EXPORTS)."""
+EXPORTS = ("LGSP_INSURANCE_URL", "LGSP_INSURANCE_USER", "LGSP_INSURANCE_PASSWORD")
 
 
 @contextmanager

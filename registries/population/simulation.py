@@ -12,6 +12,9 @@ from contextlib import contextmanager
 
 from registries.process import RegistryProcess
 
+EXPORTS = ("LGSP_POPULATION_URL", "LGSP_POPULATION_TOKEN")
+"""The variables the population specs read (every spec reading them is served)."""
+
 
 @contextmanager
 def simulate(size: int, seed: int) -> Iterator[dict[str, str]]:

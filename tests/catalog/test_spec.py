@@ -73,24 +73,20 @@ def test_not_yaml_and_missing_file(tmp_path):
         load_spec(tmp_path / "absent.yaml")
 
 
-def test_unknown_rule_is_reported_with_the_known_ones(tmp_path):
-    from expectations.rules import compile_checks
-
+def test_unknown_rule_is_reported_with_the_known_ones_when_the_spec_loads(tmp_path):
     data = _population_dict()
     data["quality"]["checks"].append({"rule": "telepathy", "column": "sex"})
-    spec = load_spec(_write(tmp_path, "population", data))
-    with pytest.raises(ValueError, match="rule 'telepathy' is unknown; known rules: .*not_null"):
-        compile_checks(spec, tmp_path / "communes.parquet")
+    with pytest.raises(SpecError, match=r"quality.checks.10.rule: unknown rule 'telepathy'; "
+                                        r"known rules: .*not_null"):
+        load_spec(_write(tmp_path, "population", data))
 
 
-def test_unknown_connector_is_reported(tmp_path):
-    from connectors.registry import build_connector
-
+def test_unknown_connector_is_reported_when_the_spec_loads(tmp_path):
     data = _population_dict()
     data["source"]["connector"] = "carrier_pigeon"
-    spec = load_spec(_write(tmp_path, "population", data))
-    with pytest.raises(KeyError, match="unknown transport 'carrier_pigeon'; available: .*rest"):
-        build_connector(spec)
+    with pytest.raises(SpecError, match="source.connector: unknown transport 'carrier_pigeon'; "
+                                        "available: .*rest"):
+        load_spec(_write(tmp_path, "population", data))
 
 
 def test_dependency_order_puts_inputs_and_references_first(tmp_path):
@@ -103,7 +99,8 @@ def test_dependency_order_puts_inputs_and_references_first(tmp_path):
     zeta["quality"] = {**base["quality"], "checks": base["quality"]["checks"] + [
         {"rule": "exists_in", "column": "personal_id", "dataset": "population",
          "severity": "warn"}]}
-    specs = [load_spec(_write(tmp_path, d["id"], d)) for d in (linked, zeta, base)]
+    paths = [_write(tmp_path, d["id"], d) for d in (linked, zeta, base)]
+    specs = [load_spec(p) for p in paths]
     assert [s.id for s in in_dependency_order(specs)] == ["population", "zeta", "linked"]
     cyclic = {**base, "source": {"connector": "derived", "inputs": ["linked"], "params": {}}}
     specs[2] = load_spec(_write(tmp_path, "population", cyclic))
