@@ -218,8 +218,10 @@ def run_gate(spec: DatasetSpec, run: RawRun, settings: Settings, use_gx: bool = 
         gx_import.wait()
         from expectations.gx_duckdb import run_suite
 
+        # GX counts the live rows; the minimum above counted deletions too.
         suite = run_suite(
-            spec.id, run.run_id, source, checks, spec.column_names, spec.quality.min_rows,
+            spec.id, run.run_id, source, checks, spec.column_names,
+            max(0, spec.quality.min_rows - counts["deleted"]),
             project_dir=gx_project_dir(settings) if keep_gx_result else None,
             memory_limit=GATE_MEMORY_LIMIT,
             max_quarantine_rate=spec.quality.max_quarantine_rate,

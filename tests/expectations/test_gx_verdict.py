@@ -119,3 +119,19 @@ def test_the_gate_refuses_a_suite_that_tells_another_story(population_spec, sett
 
 
 _ = GOOD
+
+
+def test_a_run_of_deletions_that_meets_the_minimum_succeeds_in_gx(settings, raw_run_factory):
+    """The gate's row minimum counts deletions; GX sees the live rows only and must agree."""
+    land = get_spec("land_parcels")
+    spec = land.model_copy(update={"quality": land.quality.model_copy(update={"min_rows": 2})})
+    live = {"parcel_id": "32185-4-17", "commune_code": "32185", "commune_code_era": "2025",
+            "legacy_commune_code": None, "map_sheet": "4", "parcel_number": "17",
+            "area_m2": "120.5", "land_use_code": "ONT", "land_use_code_list": "2024",
+            "address": "Ấp 3", "updated_at": "2026-10-31T08:15:02+07:00", "_deleted": "false"}
+    gone = {"parcel_id": "32185-4-18", "updated_at": "2026-10-31T09:00:00+07:00",
+            "_deleted": "true"}
+    run = raw_run_factory(spec, [live, gone])
+    gate = run_gate(spec, run, settings, use_gx=True)
+    assert (gate.curated_rows, gate.deleted_rows, gate.blocked) == (1, 1, False)
+    assert _stored_result(settings.home, run.run_id)["success"] is True
