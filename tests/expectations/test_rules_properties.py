@@ -12,8 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from catalog.spec import get_spec
-from expectations.reference import ensure_reference, legacy_province_codes
+from expectations.reference import ensure_reference
 from expectations.rules import compile_checks
+from tests.province_codes import ID_PREFIXES, PROVINCES_2004
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +37,7 @@ def _personal_id(province: str, born: date, female: bool, tail: int) -> str:
 
 people = st.builds(
     lambda p, d, f, t: (p, d, f, t),
-    st.sampled_from(legacy_province_codes()),
+    st.sampled_from(sorted(PROVINCES_2004)),
     st.dates(min_value=date(1900, 1, 1), max_value=date(2026, 11, 1)),
     st.booleans(),
     st.integers(0, 999_999),
@@ -60,6 +61,19 @@ def test_consistent_personal_ids_pass(checks, person):
     }
     for name in ID_CHECKS:
         assert not _bad(checks[name], row), (name, row)
+
+
+def test_the_province_prefix_is_a_2004_province_or_a_country(checks):
+    """Every 3-digit prefix on an otherwise consistent ID (a woman born 1985)."""
+    import pyarrow as pa
+
+    ids = [f"{n:03d}185001234" for n in range(1000)]
+    con = duckdb.connect()
+    con.register("t", pa.table({"personal_id": ids, "date_of_birth": ["1985-03-14"] * 1000,
+                                "sex": ["Nữ"] * 1000, "_row": list(range(1000))}))
+    query = checks["personal_id:personal_id:province"].unexpected_rows_query("t")
+    rejected = {row[0] for row in con.execute(f"SELECT personal_id FROM ({query})").fetchall()}
+    assert {pid[:3] for pid in rejected} == {pid[:3] for pid in ids} - ID_PREFIXES
 
 
 @settings(max_examples=150, deadline=None)

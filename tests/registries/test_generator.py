@@ -18,9 +18,10 @@ from hypothesis import strategies as st
 from registries import admin_units
 from registries.population.defects import DEFECT_KINDS, defect_counts
 from registries.population.generator import PUBLIC_COLUMNS, generate_population
+from tests.province_codes import ID_PREFIXES
 from tests.registries.conftest import AS_OF, SEED, SIZE
 
-VALID_PREFIXES = {"0" + p for p in admin_units.province_codes("2004")} | {str(n) for n in range(101, 296)}
+VALID_PREFIXES = ID_PREFIXES
 CODES_2025 = set(admin_units.commune_codes("2025"))
 CODES_2004 = set(admin_units.commune_codes("2004"))
 CA_MAU_2025 = {c for c, _, _ in admin_units.communes("2025", ["96"])}
