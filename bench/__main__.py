@@ -1,4 +1,4 @@
-"""`python -m bench [population|land] [--size N]`: run benchmarks, print tables, save JSON."""
+"""`python -m bench [population|land|generator] [--size N]`: run benchmarks, print tables, save JSON."""
 
 from __future__ import annotations
 
@@ -111,7 +111,8 @@ def land_summary(rows: list[dict]) -> Table:
 @app.command()
 def main(which: Annotated[str, typer.Argument()] = "population",
          size: Annotated[int | None, typer.Option(
-             help="people (population, default 1.2 M) or parcels (land, default 1 M)")] = None,
+             help="people (population, default 1.2 M; generator, default 2,000) or parcels "
+                  "(land, default 1 M)")] = None,
          ) -> None:
     RESULTS.mkdir(exist_ok=True)
     if which == "population":
@@ -128,8 +129,16 @@ def main(which: Annotated[str, typer.Argument()] = "population",
         rows = run_land(size)
         console.print(land_summary(rows))
         console.print(_table(f"Land registry through SQL, {size:,} parcels", rows))
+    elif which == "generator":
+        from bench.generator import TARGET_SECONDS_PER_2000
+        from bench.generator import run as run_generator
+
+        size = size or 2000
+        rows = run_generator(size)
+        console.print(_table(f"Population generator (target: 2,000 people warm in "
+                             f"< {TARGET_SECONDS_PER_2000} s)", rows))
     else:
-        raise typer.BadParameter(f"unknown benchmark {which!r}: population or land")
+        raise typer.BadParameter(f"unknown benchmark {which!r}: population, land or generator")
     out = RESULTS / f"{which}-{time.strftime('%Y%m%dT%H%M%S')}.json"
     out.write_text(json.dumps(rows, indent=2), encoding="utf-8")
     console.print(f"saved {out}")

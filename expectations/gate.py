@@ -12,6 +12,11 @@
    after an incremental run) or too many quarantined rows block the publish. The result is
    written to gate.json next to the staging files, with the sha256 and row count of each
    staged file (paths relative to LGSP_HOME); publish verifies them (`verify_staged`).
+   GX's suite states the same rules (a check's expectation fails only when it blocks, one
+   more for the quarantine rate, the row-count minimum as the live rows the run needs), and
+   the gate asserts GX's verdict equals its decision: Data Docs show a published run as
+   succeeded and a blocked one as failed. A new blocking rule after GX runs needs its
+   expectation in `gx_duckdb.run_suite` too.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from catalog.spec import DatasetSpec
+from expectations.gx_duckdb import share_exceeded
 from expectations.reference import ensure_reference
 from expectations.rules import COMBINING_MARKS, RowCheck, compile_checks, groups
 from lgsp.config import Settings
@@ -293,6 +299,7 @@ def run_gate(spec: DatasetSpec, run: RawRun, settings: Settings, use_gx: bool = 
 
     source = _source_sql(run, spec, present)
     gx_counts: dict[str, tuple[int | None, bool]] = {}
+    gx_verdict: bool | None = None
     # The split first, while Great Expectations is imported in a thread (seconds of Python;
     # DuckDB does not hold the GIL); then GX's suite. Both are CPU-bound DuckDB work: run
     # side by side on 2 cores they took as long as one after the other, with more memory.
@@ -306,10 +313,13 @@ def run_gate(spec: DatasetSpec, run: RawRun, settings: Settings, use_gx: bool = 
 
         suite = run_suite(
             spec.id, run.run_id, source, checks, spec.column_names,
-            0 if spec.source.incremental else min_rows,
+            _gx_min_rows(spec, min_rows, table_rows, counts),
             project_dir=gx_project_dir(settings) if keep_gx_result else None,
             memory_limit=GATE_MEMORY_LIMIT,
+            max_quarantine_rate=spec.quality.max_quarantine_rate,
+            quarantined_rows=counts["quarantined"],
         )
+        gx_verdict = suite.success
         for outcome in suite.outcomes:
             if outcome.error:
                 raise GateError(f"{spec.id}: expectation {outcome.name} errored: {outcome.error}")
@@ -353,19 +363,40 @@ def run_gate(spec: DatasetSpec, run: RawRun, settings: Settings, use_gx: bool = 
     if spec.source.incremental and table_rows + result.curated_rows < min_rows:
         block.append(f"the table would hold at most {table_rows + result.curated_rows} rows "
                      f"after run {run.run_id}, below the minimum {min_rows}")
-    rate = result.quarantined_rows / max(1, result.raw_rows - result.deleted_rows)
-    if rate > spec.quality.max_quarantine_rate:
+    live = result.raw_rows - result.deleted_rows
+    rate = result.quarantined_rows / max(1, live)
+    if share_exceeded(result.quarantined_rows, live, spec.quality.max_quarantine_rate):
         block.append(
             f"{rate:.1%} of rows quarantined, above the limit of "
             f"{spec.quality.max_quarantine_rate:.0%}: the source looks broken"
         )
     result.blocked = bool(block)
     result.block_reasons = block
+    if gx_verdict is not None and gx_verdict == result.blocked:
+        raise GateError(
+            f"{spec.id} run {run.run_id}: Great Expectations' suite "
+            f"{'succeeded' if gx_verdict else 'failed'} but the gate "
+            f"{'blocked the run (' + '; '.join(block) + ')' if block else 'passed it'}: "
+            "the suite must state the gate's rules (expectations/gx_duckdb.run_suite)"
+        )
     result.seconds = {"split": round(t3 - t2, 3), "gx": round(t4 - t3, 3),
                       "gx_import": round(gx_import.seconds, 3) if gx_import else 0.0,
                       "total": round(time.perf_counter() - t0, 3)}
     _write(out, result, settings.home)
     return result
+
+
+def _gx_min_rows(spec: DatasetSpec, min_rows: int, table_rows: int,
+                 counts: dict[str, Any]) -> int:
+    """The live rows GX's row-count expectation must see for the run to meet `min_rows` as
+    the gate counts it. GX counts the run's live rows (deletions apart). A full refresh needs
+    `min_rows` raw rows; an incremental run needs the table after it (its rows plus the
+    run's curated = live - quarantined rows) to hold `min_rows`."""
+    if not min_rows:
+        return 0
+    if spec.source.incremental:
+        return max(0, min_rows - table_rows + counts["quarantined"])
+    return max(0, min_rows - counts["deleted"])
 
 
 class _GXImport:

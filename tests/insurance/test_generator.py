@@ -10,8 +10,8 @@ from datetime import date
 import pytest
 from stdnum.vn import mst
 
-from expectations.rules_insurance import BENEFIT_LEVELS_BY_GROUP
 from registries.insurance.generator import DEFAULT_AS_OF, DEFECT_KINDS, generate_insurance
+from tests.insurance.benefit_levels import LEVEL_OF_GROUP
 from tests.insurance.conftest import SEED, SIZE
 
 AS_OF = date.fromisoformat(DEFAULT_AS_OF)
@@ -58,7 +58,7 @@ def test_clean_members_are_real_people_with_consistent_cards(data, people):
         card = r["card_number"]
         assert re.fullmatch(r"[A-Z]{2}[1-5][0-9]{2}[0-9]{10}", card), r
         assert card[5:] == r["bhxh_number"] and re.fullmatch(r"[0-9]{10}", r["bhxh_number"])
-        assert int(card[2]) in BENEFIT_LEVELS_BY_GROUP[card[:2]], r
+        assert int(card[2]) == LEVEL_OF_GROUP[card[:2]], r
         assert card[3:5] in ("96", "95"), r  # Cà Mau, or Bạc Liêu before the 2025 merge
         assert r["card_valid_from"] <= r["card_valid_to"]
         if card[:2] == "DN":

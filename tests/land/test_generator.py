@@ -9,11 +9,11 @@ import unicodedata
 
 import pytest
 
-from expectations.rules_land import LAND_USE_CODES
 from registries.admin_units import communes, legacy_provinces_of
 from registries.land.database import LandDatabase
 from registries.land.generator import DEFECTS, generate_land, registry_holders
 from tests.land.conftest import SEED, SIZE
+from tests.land.land_use_codes import CODES
 
 
 def test_deterministic_and_sized_on_the_population(land_data):
@@ -35,7 +35,7 @@ def test_clean_records_follow_the_domain(land_data):
         if p["parcel_id"] in defective:
             continue
         assert p["parcel_id"] == f"{p['commune_code']}-{p['map_sheet']}-{p['parcel_number']}"
-        assert p["land_use_code"] in LAND_USE_CODES[str(p["land_use_code_list"])]
+        assert p["land_use_code"] in CODES[str(p["land_use_code_list"])]
         assert p["area_m2"] > 0
         assert p["commune_code"] in (current if p["commune_code_era"] == "2025" else legacy)
         assert p["legacy_commune_code"] == (p["commune_code"] if p["commune_code_era"] == "2004" else None)

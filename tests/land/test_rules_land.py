@@ -17,7 +17,7 @@ from catalog.spec import Check, get_spec
 from expectations.gate import run_gate
 from expectations.reference import ensure_reference
 from expectations.rules import RULES, RuleContext, compile_checks
-from expectations.rules_land import LAND_USE_CODES
+from tests.land.land_use_codes import CODES, ONLY_2018, ONLY_2024
 from tests.rule_eval import rejects as _bad
 
 
@@ -35,7 +35,7 @@ def con():
     connection.close()
 
 
-ALL_CODES = sorted({c for codes in LAND_USE_CODES.values() for c in codes})
+ALL_CODES = sorted(CODES["2024"] | CODES["2018"])
 
 
 @settings(max_examples=300, deadline=None)
@@ -44,7 +44,15 @@ ALL_CODES = sorted({c for codes in LAND_USE_CODES.values() for c in codes})
 def test_land_use_code_is_in_the_list_of_its_version(checks, con, code, version):
     bad = _bad(con, checks["land_use_code:land_use_code:code"],
                {"land_use_code": code, "land_use_code_list": version})
-    assert bad == (code not in LAND_USE_CODES[version]), (code, version)
+    assert bad == (code not in CODES[version]), (code, version)
+
+
+def test_codes_of_one_version_only_are_refused_in_the_other(checks, con):
+    """CNT (concentrated livestock) is new in 2024; LUN, BHK, NHK, OTC are 2018 codes only."""
+    for version, codes in (("2018", ONLY_2024), ("2024", ONLY_2018)):
+        for code in sorted(codes):
+            assert _bad(con, checks["land_use_code:land_use_code:code"],
+                        {"land_use_code": code, "land_use_code_list": version}), (code, version)
 
 
 @settings(max_examples=100, deadline=None)
@@ -52,7 +60,7 @@ def test_land_use_code_is_in_the_list_of_its_version(checks, con, code, version)
 def test_land_use_code_list_must_be_a_known_version(checks, con, code, version):
     bad = _bad(con, checks["land_use_code:land_use_code:version"],
                {"land_use_code": code, "land_use_code_list": version})
-    assert bad == (version not in LAND_USE_CODES), version
+    assert bad == (version not in CODES), version
 
 
 @settings(max_examples=300, deadline=None)

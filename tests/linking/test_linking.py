@@ -6,12 +6,13 @@ are unknown) and from plain Python over the curated tables, never from the linki
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
-from catalog.spec import in_dependency_order, load_specs
+from catalog.spec import get_spec, in_dependency_order, load_specs
 from lgsp import pipeline
 from lgsp.config import Settings
 from lgsp.registries_runtime import running_registries
@@ -125,3 +126,75 @@ def test_certificates_whose_holder_is_unknown_are_gaps(published):
                 if c["holder_id"] not in (people if c["holder_type"] == "person" else firms)}
     assert gaps == expected
     assert gaps, "the land generator seeds holders unknown to the registries"
+
+
+def _sixth_birthday(born: date) -> date:
+    """Same day and month six years on; 28 February for a child born on 29 February."""
+    try:
+        return born.replace(year=born.year + 6)
+    except ValueError:
+        return born.replace(year=born.year + 6, day=28)
+
+
+def _documented_condition(on: date) -> str:
+    """The question as person_linked's description writes it, for the date `on`."""
+    text = get_spec("person_linked").description.en
+    (condition,) = re.findall(r"`([^`]*health_card_valid_to[^`]*)`", text)
+    assert "gaps" in text and re.search(r"\bD\b", condition), condition
+    return re.sub(r"\bD\b", f"DATE '{on.isoformat()}'", condition)
+
+
+def test_gaps_and_person_linked_give_the_same_children_without_a_card(published):
+    """One definition (alive, sixth birthday after the date, no card still valid then),
+    asked of both datasets on the same curated data: the same children."""
+    settings = published
+    found = _rows(settings, "SELECT subject_id, detected_on FROM gaps "
+                            "WHERE gap_type = 'child_under_6_without_health_card'")
+    (detected_on,) = {r["detected_on"] for r in found}
+    gaps = {r["subject_id"] for r in found}
+    linked = {r["personal_id"] for r in _rows(
+        settings, f"SELECT personal_id FROM person_linked WHERE {_documented_condition(detected_on)}")}
+    assert linked == gaps and gaps
+    # Counted by hand for other dates too: person_linked answers the question for any date
+    # (its card is the one valid longest), alive children only, either residence era.
+    people = _rows(settings, "SELECT personal_id, date_of_birth, status, residence_code_era "
+                             "FROM population")
+    ends: dict[str, list[date | None]] = {}
+    for m in _rows(settings, "SELECT personal_id, card_number, card_valid_to FROM insurance_members "
+                             "WHERE card_number IS NOT NULL"):
+        ends.setdefault(m["personal_id"], []).append(m["card_valid_to"])
+    for on in (detected_on - timedelta(days=400), detected_on, detected_on + timedelta(days=200)):
+        expected = {p["personal_id"] for p in people
+                    if p["status"] == "Còn sống" and _sixth_birthday(p["date_of_birth"]) > on
+                    and not any(end is None or end >= on for end in ends.get(p["personal_id"], ()))}
+        asked = {r["personal_id"] for r in _rows(
+            settings, f"SELECT personal_id FROM person_linked WHERE {_documented_condition(on)}")}
+        assert asked == expected, on
+    children = {p["personal_id"]: p for p in people}
+    assert {children[pid]["residence_code_era"] for pid in gaps} == {"2004", "2025"}
+    dead_children = [p for p in people if p["status"] != "Còn sống"
+                     and _sixth_birthday(p["date_of_birth"]) > detected_on]
+    assert dead_children and not {p["personal_id"] for p in dead_children} & gaps
+
+
+def test_every_gap_names_its_commune_and_code_list(published):
+    settings = published
+    parcels = {r["parcel_id"]: (r["commune_code"], r["commune_code_era"]) for r in _rows(
+        settings, "SELECT parcel_id, commune_code, commune_code_era FROM land_parcels")}
+    certificates = {r["certificate_serial"]: r["parcel_id"] for r in _rows(
+        settings, "SELECT certificate_serial, parcel_id FROM land_certificates")}
+    people = {r["personal_id"]: (r["residence_commune_code"], r["residence_code_era"]) for r in _rows(
+        settings, "SELECT personal_id, residence_commune_code, residence_code_era FROM population")}
+    gaps = _rows(settings, "SELECT * FROM gaps")
+    land = [g for g in gaps if g["gap_type"] == "parcel_holder_unknown"]
+    assert land
+    for gap in land:
+        parcel = certificates[gap["gap_id"].split(":", 1)[1]]
+        assert gap["subject_id"] == parcel
+        assert (gap["commune_code"], gap["commune_code_era"]) == parcels.get(parcel, (None, None))
+    assert sum(g["commune_code"] is not None for g in land) >= 0.9 * len(land)
+    for gap in gaps:
+        if gap["gap_type"] == "child_under_6_without_health_card":
+            assert (gap["commune_code"], gap["commune_code_era"]) == people[gap["subject_id"]]
+        elif gap["commune_code"] is not None:
+            assert gap["commune_code_era"] in ("2004", "2025"), gap

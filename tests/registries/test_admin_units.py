@@ -25,8 +25,18 @@ def test_ca_mau() -> None:
     assert admin_units.legacy_provinces_of("79") == ["74", "77", "79"]  # HCM + BD + BR-VT
 
 
-def test_cached_and_validated() -> None:
-    assert admin_units.communes("2025", ["96"]) == admin_units.communes("2025", ["96"])
+def test_cached_and_validated(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A repeated question (provinces in any order) reads the SQLite file once; callers get
+    their own list, so changing one does not change the cache."""
+    admin_units._communes.cache_clear()
+    opened: list[int] = []
+    connect = admin_units._connect
+    monkeypatch.setattr(admin_units, "_connect", lambda: opened.append(1) or connect())
+    first = admin_units.communes("2004", ["96", "95"])
+    second = admin_units.communes("2004", ["95", "96"])
+    assert opened == [1] and first == second and len(first) == 164
+    first.clear()
+    assert admin_units.communes("2004", ["95", "96"]) == second and opened == [1]
     with pytest.raises(ValueError, match="era"):
         admin_units.communes("2019")
     with pytest.raises(ValueError, match="2025 province"):

@@ -19,12 +19,22 @@ business AS (
 insurance AS (
     SELECT personal_id,
            arg_max(bhxh_number, updated_at) AS bhxh_number,
-           arg_max(card_number, updated_at) AS health_card_number,
-           arg_max(card_valid_to, updated_at) AS health_card_valid_to,
            arg_max(employer_code, updated_at) AS employer_code
     FROM {insurance_members}
     WHERE personal_id IS NOT NULL
     GROUP BY personal_id
+),
+-- The card that stays valid longest (open-ended first), so "no card valid on date D" is
+-- health_card_number IS NULL OR health_card_valid_to < D for every D (the gaps definition).
+card AS (
+    SELECT personal_id,
+           card_number AS health_card_number,
+           card_valid_to AS health_card_valid_to
+    FROM {insurance_members}
+    WHERE personal_id IS NOT NULL AND card_number IS NOT NULL
+    QUALIFY row_number() OVER (PARTITION BY personal_id
+                               ORDER BY card_valid_to DESC NULLS FIRST, updated_at DESC,
+                                        card_number) = 1
 )
 SELECT p.personal_id,
        p.full_name,
@@ -35,8 +45,8 @@ SELECT p.personal_id,
        p.residence_commune_code,
        p.residence_code_era,
        i.bhxh_number,
-       i.health_card_number,
-       i.health_card_valid_to,
+       c.health_card_number,
+       c.health_card_valid_to,
        i.employer_code,
        coalesce(l.land_certificates, 0) AS land_certificates,
        l.parcel_ids,
@@ -51,3 +61,4 @@ FROM {population} AS p
 LEFT JOIN land AS l USING (personal_id)
 LEFT JOIN business AS b USING (personal_id)
 LEFT JOIN insurance AS i USING (personal_id)
+LEFT JOIN card AS c USING (personal_id)
