@@ -136,6 +136,7 @@ ACCEPT_ENCODING = "gzip, deflate"
 
 _STRUCTURE = bytes(b for b in range(256) if b not in b'[]{}"\\')
 """Every byte but brackets, quotes and backslashes (deleted before counting depth)."""
+_ONE_KIND = bytes.maketrans(b"{}", b"[]")
 
 
 def json_too_deep(content: bytes, max_depth: int) -> int | None:
@@ -150,13 +151,16 @@ def json_too_deep(content: bytes, max_depth: int) -> int | None:
         skeleton = skeleton.replace(b'""', b"")
     if b'"' in skeleton:
         return _depth_exact(content, max_depth)
-    for _ in range(max_depth):
+    # One kind of bracket (matching kinds is the parser's job); each pass drops the
+    # innermost pairs, one level of every branch: passes until empty = depth.
+    skeleton = skeleton.translate(_ONE_KIND)
+    for passes in range(max_depth):
         if not skeleton:
             return None
-        shorter = skeleton.replace(b"{}", b"").replace(b"[]", b"")
+        shorter = skeleton.replace(b"[]", b"")
         if len(shorter) == len(skeleton):  # unbalanced: openers left
-            openers = shorter.count(b"{") + shorter.count(b"[")
-            return None if openers <= max_depth else openers
+            deepest = passes + shorter.count(b"[")
+            return None if deepest <= max_depth else deepest
         skeleton = shorter
     return None if not skeleton else max_depth + 1
 

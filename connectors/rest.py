@@ -3,9 +3,14 @@
 Registered as `rest`. Each page becomes one Arrow batch, so memory holds a few pages at a
 time. Arrow's JSON reader parses a page straight into string columns (no Python object per
 value); a page it cannot take exactly as delivered (a number or an object where text is
-declared, an extra field, a field absent from every record, an invalid escape) is parsed with
-orjson record by record instead, the reference behaviour. A read-ahead thread fetches the
-next pages while two threads parse them and the current one is written.
+declared, an extra field, a field absent from every record, an invalid escape, a key named
+twice) is parsed record by record instead, every number kept as written (`exact_json`:
+99999999999999999999 is not 1e+20) and keys named twice reported as drift. A read-ahead
+thread fetches the next pages while two threads parse them and the current one is written.
+
+The spec's `source.limits` bound each page (bytes on the wire and decoded, nesting depth
+checked on the bytes before any parser runs, records per page), each request (a deadline
+for the whole body) and the run (pages, deadline; a cursor seen twice is a loop).
 
 Transient failures (network errors, timeouts, 5xx, 429) are retried with exponential backoff
 within a budget of attempts and seconds; a 429's Retry-After is honoured when it fits the
@@ -265,7 +270,8 @@ class RestConnector:
             self._check_count(where, fast[0].num_rows if fast[0] is not None else 0)
             return fast
         try:
-            orjson.loads(response.content)  # strict: no lone surrogates, no invalid UTF-8
+            if _SURROGATE_ESCAPE.search(response.content):
+                orjson.loads(response.content)  # strict: a lone surrogate is not text
             body = exact_json(response.content)
         except ValueError as exc:
             raise ConnectorError(f"{where}: response is not valid JSON: {exc}") from None
@@ -464,6 +470,9 @@ def _json_text(value: Any) -> str:
         return "[" + ",".join(_json_text(v) for v in value) + "]"
     return orjson.dumps(value).decode()
 
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+"""An escaped UTF-16 surrogate (paired or not): orjson checks those pages strictly."""
 
 _JSON_SCALAR = re.compile(rb'\s*:\s*("(?:[^"\\]|\\.)*"|null|-?[0-9]+)')
 """`: value` after a key: a JSON string, null or an integer."""

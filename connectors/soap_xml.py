@@ -9,10 +9,15 @@ yields one Arrow batch of strings per page. It pages until the service says hasM
 Failures:
 - transient (network errors, timeouts, connections dropped mid-body, HTTP 5xx/429 without a
   SOAP Fault, SOAP Faults whose code is in `transient_fault_codes` (default Server), a body
-  cut short or not well-formed) are retried with exponential backoff within the budget of
+  cut short) are retried with exponential backoff within the budget of
   connectors.rest.RetryPolicy; the manifest lists every retry;
-- a SOAP Fault with any other code (Client, FailedAuthentication, VersionMismatch...) and
-  other HTTP errors fail at once with the fault code and string;
+- a SOAP Fault with any other code (Client, FailedAuthentication, VersionMismatch...),
+  other HTTP errors, and a body that is not well-formed for any other reason (an undefined
+  entity such as XXE, entity amplification, an invalid token: the same on every retry) fail
+  at once;
+- `source.limits`: body bytes on the wire and decoded, a deadline per request and per run,
+  pages per run, records per page, elements nested inside a record (each would be turned
+  into text recursively);
 - the service's `total` changing between pages, or fewer records than it announced, fails
   the run: with page-number paging, a record that changes mid-extract shifts the pages and
   would be skipped silently.
