@@ -164,6 +164,9 @@ def parse_page(content: bytes, record: str, total: str, has_more: str,
         if event == "start":
             stack.append(elem)
             if not record_depth:
+                if max_depth is not None and len(stack) > max_depth:
+                    raise RecordTooLarge(f"the document nests elements more than {max_depth} "
+                                         "levels deep outside any record")
                 name = names.local_name(elem.tag)
                 if name == record:
                     record_depth = len(stack)
