@@ -17,13 +17,21 @@ thousand were asked). This module owns the checks that do not depend on a transp
 
 from __future__ import annotations
 
+import contextvars
+import socket
+import threading
 import time
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import requests
+import urllib3.connection
+import urllib3.connectionpool
 
 from catalog.spec import Limits
 from connectors.base import ConnectorError
@@ -136,6 +144,75 @@ def read_body(resp: Any, limits: Limits, where: str, deadline: Deadline) -> byte
 
 ACCEPT_ENCODING = "gzip, deflate"
 """What sessions ask for: the encodings `read_body` decodes itself, under its caps."""
+
+
+# --- the deadline while the status line and headers arrive ----------------------------------
+# A read timeout restarts with every byte, so a registry dribbling its headers would hold a
+# request forever. While a deadline is set (`deadline_session` sessions, `headers_within`),
+# the connection is shut down when it passes; the read then fails and the caller names the
+# limit. Body reads are bounded by `read_body` itself.
+
+_HEADERS_DEADLINE: contextvars.ContextVar[Deadline | None] = contextvars.ContextVar(
+    "lgsp_headers_deadline", default=None)
+
+
+def _shut(sock: Any) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+class _DeadlineMixin:
+    sock: Any
+
+    def getresponse(self) -> Any:
+        deadline = _HEADERS_DEADLINE.get()
+        if deadline is None or self.sock is None:
+            return super().getresponse()  # type: ignore[misc]
+        timer = threading.Timer(max(0.0, deadline.remaining()), _shut, (self.sock,))
+        timer.daemon = True
+        timer.start()
+        try:
+            return super().getresponse()  # type: ignore[misc]
+        finally:
+            timer.cancel()
+
+
+class _HTTPConnection(_DeadlineMixin, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_DeadlineMixin, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class _HTTPPool(urllib3.connectionpool.HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(urllib3.connectionpool.HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+def deadline_session() -> requests.Session:
+    """A requests session whose connections honour `headers_within`, asking only for the
+    encodings `read_body` decodes."""
+    session = requests.Session()
+    session.headers["Accept-Encoding"] = ACCEPT_ENCODING
+    for adapter in session.adapters.values():
+        adapter.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+    return session
+
+
+@contextmanager
+def headers_within(deadline: Deadline) -> Iterator[None]:
+    """Requests made in this block (this thread) must have their headers by `deadline`."""
+    token = _HEADERS_DEADLINE.set(deadline)
+    try:
+        yield
+    finally:
+        _HEADERS_DEADLINE.reset(token)
 
 
 _STRUCTURE = bytes(b for b in range(256) if b not in b'[]{}"\\')

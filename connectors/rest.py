@@ -30,7 +30,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import orjson
 import pyarrow as pa
@@ -56,9 +56,10 @@ from connectors.base import (
     records_to_batch,
 )
 from connectors.limits import (
-    ACCEPT_ENCODING,
     Deadline,
     LimitExceeded,
+    deadline_session,
+    headers_within,
     json_too_deep,
     read_body,
     request_deadline,
@@ -208,8 +209,7 @@ class RestConnector:
         token = os.environ.get(str(params.get("token_env", "")), params.get("token_default"))
         self.limits = spec.source.limits
         self.run_deadline: Deadline | None = None
-        self.session = requests.Session()
-        self.session.headers["Accept-Encoding"] = ACCEPT_ENCODING
+        self.session = deadline_session()
         if token:
             self.session.auth = BearerAuth(str(token))
         self.paginator = CursorPaginator(
@@ -235,15 +235,18 @@ class RestConnector:
         try:
             # stream=True: the body is read by read_body, within the spec's byte limits and
             # the request's deadline (a read timeout alone restarts with every byte).
-            resp = self.session.get(self.url, params=params, stream=True, timeout=(
-                self.timeout[0], max(0.1, min(self.timeout[1], deadline.remaining()))))
+            with headers_within(deadline):
+                resp = self.session.get(self.url, params=params, stream=True, timeout=(
+                    self.timeout[0], max(0.1, min(self.timeout[1], deadline.remaining()))))
             where = f"{self.spec.id}: GET {resp.url}"
             content = read_body(resp, self.limits, where, deadline)
-        except requests.Timeout as exc:
-            raise TransientHTTPError(f"{where}: timed out ({type(exc).__name__})") from exc
-        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
-                urllib3.exceptions.HTTPError) as exc:
-            raise TransientHTTPError(f"{where}: connection failed ({exc})") from exc
+        except LimitExceeded:
+            raise
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+            if deadline.remaining() <= 0:
+                raise LimitExceeded(f"{where}: no complete answer within {deadline.seconds:g} s "
+                                    f"({deadline.what})") from None
+            self._transient(where, exc)
         text = content[:300].decode("utf-8", "replace")
         if resp.status_code == 429 or resp.status_code >= 500:
             retry_after = resp.headers.get("Retry-After")
@@ -253,6 +256,16 @@ class RestConnector:
         if resp.status_code != 200:
             raise ConnectorError(f"{where}: HTTP {resp.status_code} (not retried): {text}")
         return _Response(str(resp.url), content)
+
+    @staticmethod
+    def _transient(where: str, exc: Exception) -> NoReturn:
+        """A network failure as the retryable error naming the URL (anything else as is)."""
+        if isinstance(exc, requests.Timeout):
+            raise TransientHTTPError(f"{where}: timed out ({type(exc).__name__})") from exc
+        if isinstance(exc, requests.ConnectionError | requests.exceptions.ChunkedEncodingError
+                      | urllib3.exceptions.HTTPError):
+            raise TransientHTTPError(f"{where}: connection failed ({exc})") from exc
+        raise exc
 
     def _decode(self, response: _Response) -> _Decoded:
         """A page as (batch of its records or None when empty, the body without the records

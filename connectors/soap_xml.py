@@ -53,9 +53,10 @@ from connectors.base import (
     string_column,
 )
 from connectors.limits import (
-    ACCEPT_ENCODING,
     Deadline,
     LimitExceeded,
+    deadline_session,
+    headers_within,
     read_body,
     request_deadline,
 )
@@ -257,8 +258,7 @@ class SoapXmlConnector:
         self.retry = RetryPolicy.from_params(params.get("retry", {}))
         self.limits = spec.source.limits
         self.run_deadline: Deadline | None = None
-        self.session = requests.Session()
-        self.session.headers["Accept-Encoding"] = ACCEPT_ENCODING
+        self.session = deadline_session()
         self.pages = 0
         self.attempts = 0
         self.retries: list[str] = []
@@ -311,14 +311,19 @@ class SoapXmlConnector:
         headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"{self.soap_action}"'}
         deadline = request_deadline(self.limits, self.run_deadline)
         try:
-            resp = self.session.post(
-                self.url, data=self.envelope(page_number, window), headers=headers, stream=True,
-                timeout=(self.timeout[0], max(0.1, min(self.timeout[1], deadline.remaining()))))
+            with headers_within(deadline):
+                resp = self.session.post(
+                    self.url, data=self.envelope(page_number, window), headers=headers,
+                    stream=True, timeout=(self.timeout[0], max(0.1, min(self.timeout[1],
+                                                                         deadline.remaining()))))
             content = read_body(resp, self.limits, f"{self.spec.id}: {where}", deadline)
         except requests.Timeout as exc:
             raise TransientHTTPError(f"{where}: timed out ({type(exc).__name__})") from exc
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
                 requests.exceptions.ContentDecodingError, urllib3.exceptions.HTTPError) as exc:
+            if deadline.remaining() <= 0:
+                raise LimitExceeded(f"{self.spec.id}: {where}: no complete answer within "
+                                    f"{deadline.seconds:g} s ({deadline.what})") from None
             raise TransientHTTPError(f"{where}: connection failed ({exc})") from exc
         text = content[:300].decode("utf-8", "replace")
         most = int(self.page_size * self.limits.page_size_margin)

@@ -99,6 +99,18 @@ class _Handler(BaseHTTPRequestHandler):
             pass
         self.close_connection = True
 
+    def _slow_headers(self) -> None:
+        """The status line and headers a byte every 0.3 s (each resets a read timeout)."""
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Padding: " + b"x" * 200
+        try:
+            for i in range(len(head)):
+                self.wfile.write(head[i:i + 1])
+                self.wfile.flush()
+                time.sleep(0.3)
+        except OSError:
+            pass
+        self.close_connection = True
+
     # --- REST ---------------------------------------------------------------------------
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
         url = urlparse(self.path)
@@ -125,6 +137,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(orjson.dumps(body), kind)
         if mode == "slow":
             return self._slow(kind, orjson.dumps({"data": [record(1)], "next_cursor": None}))
+        if mode == "slow_headers":
+            return self._slow_headers()
         if mode in ("loop", "same", "endless_pages"):
             if mode == "loop":  # A -> B -> A
                 following = {None: "A", "A": "B", "B": "A"}[cursor]
@@ -161,6 +175,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(gzip_bomb(), kind, {"Content-Encoding": "gzip"})
         if mode == "slow":
             return self._slow(kind, soap_page(range(1), total=1, more=False))
+        if mode == "slow_headers":
+            return self._slow_headers()
         if mode == "deep":
             return self._send(soap_page(range(1), total=1, more=False, name=DEEP_XML), kind)
         if mode == "xxe":

@@ -186,6 +186,8 @@ CASES = {
     # 3: a byte a second never ends a request
     "rest-byte-a-second": Case("rest", "slow", ("request_seconds",)),
     "soap-byte-a-second": Case("soap", "slow", ("request_seconds",)),
+    "rest-headers-a-byte-at-a-time": Case("rest", "slow_headers", ("request_seconds",)),
+    "soap-headers-a-byte-at-a-time": Case("soap", "slow_headers", ("request_seconds",)),
     # 4: cursor loops and endless paging
     "rest-cursor-loop": Case("rest", "loop", ("cursor 'A' again", "paging loop")),
     "rest-same-cursor": Case("rest", "same", ("again", "paging loop")),
