@@ -11,10 +11,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 Classification = Literal["public", "internal", "personal", "sensitive-personal"]
 ColumnType = Literal["string", "int", "float", "bool", "date", "timestamp"]
@@ -81,6 +89,56 @@ class Check(_Strict):
         return list(self.columns or ([self.column] if self.column else []))
 
 
+_BYTE_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9,
+               "kib": 2**10, "mib": 2**20, "gib": 2**30}
+_BYTES = re.compile(r"^\s*([0-9][0-9_]*)\s*([a-zA-Z]*)\s*$")
+
+
+def _byte_count(value: Any) -> Any:
+    """`64 MiB`, `500kB` or a plain integer, as a number of bytes."""
+    if isinstance(value, str):
+        match = _BYTES.match(value)
+        unit = match.group(2).lower() if match else ""
+        if match is None or unit not in _BYTE_UNITS:
+            raise ValueError(f"{value!r} is not a size (e.g. 64 MiB, 500 kB, 1000000)")
+        return int(match.group(1).replace("_", "")) * _BYTE_UNITS[unit]
+    return value
+
+
+Bytes = Annotated[int, BeforeValidator(_byte_count), Field(gt=0)]
+
+
+class Limits(_Strict):
+    """What one run may take from its source before it is refused (a broken or hostile
+    registry costs one failed run with a message naming the limit, never a dead worker).
+    Defaults suit a province: pages of ~10,000 records of a few kB each, daily runs."""
+
+    max_response_bytes: Bytes = 64 * 2**20
+    """Bytes of one HTTP response on the wire (REST, SOAP)."""
+    max_decompressed_bytes: Bytes = 256 * 2**20
+    """Bytes of one HTTP response after gzip/deflate decoding."""
+    page_size_margin: float = Field(1.5, ge=1)
+    """A page may hold at most page_size x margin records."""
+    request_seconds: float = Field(300, gt=0)
+    """Wall-clock deadline of one request, body included (a byte a second is not alive)."""
+    run_seconds: float = Field(4 * 3600, gt=0)
+    """Wall-clock deadline of one extract; the Airflow task timeouts derive from it."""
+    max_pages: int = Field(100_000, gt=0)
+    """Pages (requests that succeed) per run: a cursor loop ends here at the latest."""
+    max_depth: int = Field(32, ge=3, le=500)
+    """Nesting depth of a JSON page or of the elements inside one XML record."""
+    max_cell_bytes: Bytes = 1 * 2**20
+    """Bytes of one value (CSV field, XLSX cell, JSON or XML value, database column)."""
+    xlsx_max_rows: int = Field(1_048_576, gt=0)
+    """Rows of one sheet (Excel's own maximum by default)."""
+    xlsx_max_columns: int = Field(16_384, gt=0)
+    """Columns of one sheet (Excel's own maximum)."""
+    xlsx_max_uncompressed_bytes: Bytes = 512 * 2**20
+    """Sum of the declared uncompressed sizes of a workbook's zip members."""
+    xlsx_max_compression_ratio: float = Field(200, gt=1)
+    """Uncompressed/compressed size of one zip member (a zip bomb goes far beyond)."""
+
+
 class Source(_Strict):
     """How the connector reaches the source registry. `connector` names a transport in
     connectors.registry; `params` are its arguments (strings may use ${ENV:-default}).
@@ -92,6 +150,8 @@ class Source(_Strict):
     incremental: bool = True
     inputs: list[str] = Field(default_factory=list)
     """Datasets this one is derived from; its DAG runs when any of them publishes."""
+    limits: Limits = Field(default_factory=Limits)
+    """Bounds on what a run takes from the source (sizes, deadlines, pages, nesting)."""
 
 
 class Quality(_Strict):

@@ -49,6 +49,9 @@ class Window:
 class SchemaDrift:
     extra_columns: list[str] = field(default_factory=list)
     missing_columns: list[str] = field(default_factory=list)
+    repeated_fields: list[str] = field(default_factory=list)
+    """Fields a record named twice (JSON keys: the last value is kept): reported, not lost
+    silently."""
 
     def note(self, seen: set[str], expected: list[str]) -> None:
         for name in sorted(seen - set(expected)):
@@ -58,8 +61,14 @@ class SchemaDrift:
             if name not in seen and name not in self.missing_columns:
                 self.missing_columns.append(name)
 
+    def note_repeated(self, names: list[str]) -> None:
+        self.repeated_fields.extend(n for n in names if n not in self.repeated_fields)
+
     def as_dict(self) -> dict[str, list[str]]:
-        return {"extra_columns": self.extra_columns, "missing_columns": self.missing_columns}
+        out = {"extra_columns": self.extra_columns, "missing_columns": self.missing_columns}
+        if self.repeated_fields:
+            out["repeated_fields"] = self.repeated_fields
+        return out
 
 
 class Connector(Protocol):

@@ -414,14 +414,23 @@ class FileDropConnector:
             raise ConnectorError(f"{self.spec.id}: drop folder {self.folder} does not exist or is "
                                  "not a folder (is the share mounted?)")
         found: dict[str, DropFile] = {}
+        refused = {s["name"] for s in self.skipped}
         for pattern in self.patterns:
             for path in self.folder.glob(pattern):
                 name = path.relative_to(self.folder).as_posix()
                 base = path.name
                 if (base.startswith((".", "~$")) or base.endswith((".tmp", ".part"))
-                        or not path.is_file() or name in found):
+                        or name in found or name in refused):
                     continue
-                st = path.stat()
+                problem = drop_entry_problem(self.folder, path)
+                if problem:
+                    # Never followed: a link can point anywhere (/etc/passwd, another
+                    # dataset's folder). Named in the manifest; the other files go on.
+                    self.skipped.append({"name": name, "reason": problem})
+                    refused.add(name)
+                    log.warning("%s: %s: %s; not read", self.spec.id, name, problem)
+                    continue
+                st = path.lstat()
                 kind = "xlsx" if base.lower().endswith((".xlsx", ".xlsm")) else "csv"
                 found[name] = DropFile(path=path, name=name, size=st.st_size,
                                        mtime_ns=st.st_mtime_ns, kind=kind)
@@ -519,7 +528,9 @@ class FileDropConnector:
 
     def _plan_xlsx(self, f: DropFile) -> None:
         """Header of every sheet, and whether the text needs a legacy-font repair (decided
-        on the first rows of all sheets together, before looking for the header)."""
+        on the first rows of all sheets together, before looking for the header). The
+        archive is checked against the spec's limits first (sizes, ratios, dimensions)."""
+        formulas = _guard_workbook(f, self.spec.source.limits)
         wb = _open_workbook(f)
         search = max(HEADER_SEARCH_ROWS, self.header_row or 0)
         heads: list[tuple[str, list[tuple[int, Sequence[Any]]]]] = []
@@ -550,6 +561,11 @@ class FileDropConnector:
         if not f.sheets:
             raise self._no_header(f.name, sheet_names[0] if sheet_names else None)
         self._report(f)
+        if formulas:
+            f.report["formula_cells"] = formulas
+            log.warning("%s: %d formula cells: their cached values are read as delivered and "
+                        "flagged by the quality report where they look like formulas", f.name,
+                        formulas)
         if skipped_sheets:
             f.report["skipped_sheets"] = skipped_sheets
             log.warning("%s: sheets without a recognised header were not read: %s", f.name,
@@ -703,6 +719,38 @@ class FileDropConnector:
         if (st.st_size, st.st_mtime_ns) != (f.size, f.mtime_ns):
             raise ConnectorError(f"{f.name}: the file changed while it was being read; "
                                  "nothing from this run is published, the next run reads it again")
+
+
+def drop_entry_problem(folder: Path, path: Path) -> str | None:
+    """Why a directory entry matching the patterns is not ingested, or None for a regular
+    file inside the folder (a symbolic link, a FIFO, a device, a folder, a path that leads
+    outside the drop folder)."""
+    import stat
+
+    try:
+        st = path.lstat()
+    except OSError as exc:
+        return f"cannot be examined ({exc.strerror})"
+    if stat.S_ISLNK(st.st_mode):
+        return "a symbolic link, not a regular file (links are never followed)"
+    if not stat.S_ISREG(st.st_mode):
+        return "not a regular file"
+    if not path.resolve().is_relative_to(folder.resolve()):
+        return "outside the drop folder (through a linked folder)"
+    return None
+
+
+def _guard_workbook(f: DropFile, limits: Any) -> int:
+    """The workbook's formula cells, once its sizes and dimensions are checked."""
+    import zipfile
+
+    from connectors.xlsx_guard import check_workbook
+
+    try:
+        return check_workbook(f.path, f.name, limits).formula_cells
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as exc:
+        raise MalformedFile(f.name, None, f"not a readable XLSX workbook ({type(exc).__name__}: "
+                                          f"{exc}): truncated, or not an .xlsx file?") from None
 
 
 def _decode_loose(raw: bytes) -> str:

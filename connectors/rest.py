@@ -3,9 +3,14 @@
 Registered as `rest`. Each page becomes one Arrow batch, so memory holds a few pages at a
 time. Arrow's JSON reader parses a page straight into string columns (no Python object per
 value); a page it cannot take exactly as delivered (a number or an object where text is
-declared, an extra field, a field absent from every record, an invalid escape) is parsed with
-orjson record by record instead, the reference behaviour. A read-ahead thread fetches the
-next pages while two threads parse them and the current one is written.
+declared, an extra field, a field absent from every record, an invalid escape, a key named
+twice) is parsed record by record instead, every number kept as written (`exact_json`:
+99999999999999999999 is not 1e+20) and keys named twice reported as drift. A read-ahead
+thread fetches the next pages while two threads parse them and the current one is written.
+
+The spec's `source.limits` bound each page (bytes on the wire and decoded, nesting depth
+checked on the bytes before any parser runs, records per page), each request (a deadline
+for the whole body) and the run (pages, deadline; a cursor seen twice is a loop).
 
 Transient failures (network errors, timeouts, 5xx, 429) are retried with exponential backoff
 within a budget of attempts and seconds; a 429's Retry-After is honoured when it fits the
@@ -15,6 +20,7 @@ budget. Anything else fails at once with the URL, the status and what the server
 from __future__ import annotations
 
 import io
+import json
 import logging
 import os
 import re
@@ -24,12 +30,13 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import orjson
 import pyarrow as pa
 import pyarrow.json as pa_json
 import requests
+import urllib3.exceptions
 from tenacity import (
     RetryCallState,
     RetryError,
@@ -47,6 +54,15 @@ from connectors.base import (
     SchemaDrift,
     Window,
     records_to_batch,
+)
+from connectors.limits import (
+    Deadline,
+    LimitExceeded,
+    deadline_session,
+    headers_within,
+    json_too_deep,
+    read_body,
+    request_deadline,
 )
 from connectors.prefetch import prefetched
 from connectors.registry import register
@@ -191,7 +207,9 @@ class RestConnector:
                         float(params.get("read_timeout", 30)))
         self.retry = RetryPolicy.from_params(params.get("retry", {}))
         token = os.environ.get(str(params.get("token_env", "")), params.get("token_default"))
-        self.session = requests.Session()
+        self.limits = spec.source.limits
+        self.run_deadline: Deadline | None = None
+        self.session = deadline_session()
         if token:
             self.session.auth = BearerAuth(str(token))
         self.paginator = CursorPaginator(
@@ -212,47 +230,86 @@ class RestConnector:
 
     def _get_once(self, params: dict[str, Any]) -> _Response:
         self.attempts += 1
+        deadline = request_deadline(self.limits, self.run_deadline)
+        where = f"{self.spec.id}: GET {self.url}"
         try:
-            # stream=True: the body is read below in 1 MB pieces, not requests' 10 kB ones.
-            resp = self.session.get(self.url, params=params, timeout=self.timeout, stream=True)
-            content = b"".join(resp.iter_content(1 << 20)) if resp.status_code == 200 else b""
-        except requests.Timeout as exc:
-            raise TransientHTTPError(f"GET {self.url}: timed out ({type(exc).__name__})") from exc
-        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
-            raise TransientHTTPError(f"GET {self.url}: connection failed ({exc})") from exc
+            # stream=True: the body is read by read_body, within the spec's byte limits and
+            # the request's deadline (a read timeout alone restarts with every byte).
+            with headers_within(deadline):
+                resp = self.session.get(self.url, params=params, stream=True, timeout=(
+                    self.timeout[0], max(0.1, min(self.timeout[1], deadline.remaining()))))
+            where = f"{self.spec.id}: GET {resp.url}"
+            content = read_body(resp, self.limits, where, deadline)
+        except LimitExceeded:
+            raise
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+            if deadline.remaining() <= 0:
+                raise LimitExceeded(f"{where}: no complete answer within {deadline.seconds:g} s "
+                                    f"({deadline.what})") from None
+            self._transient(where, exc)
+        text = content[:300].decode("utf-8", "replace")
         if resp.status_code == 429 or resp.status_code >= 500:
             retry_after = resp.headers.get("Retry-After")
             wait = float(retry_after) if retry_after and retry_after.isdigit() else None
-            raise TransientHTTPError(
-                f"GET {resp.url}: HTTP {resp.status_code} {resp.text[:200]!r}", retry_after=wait
-            )
+            raise TransientHTTPError(f"{where}: HTTP {resp.status_code} {text[:200]!r}",
+                                     retry_after=wait)
         if resp.status_code != 200:
-            raise ConnectorError(
-                f"GET {resp.url}: HTTP {resp.status_code} (not retried): {resp.text[:300]}"
-            )
+            raise ConnectorError(f"{where}: HTTP {resp.status_code} (not retried): {text}")
         return _Response(str(resp.url), content)
+
+    @staticmethod
+    def _transient(where: str, exc: Exception) -> NoReturn:
+        """A network failure as the retryable error naming the URL (anything else as is)."""
+        if isinstance(exc, requests.Timeout):
+            raise TransientHTTPError(f"{where}: timed out ({type(exc).__name__})") from exc
+        if isinstance(exc, requests.ConnectionError | requests.exceptions.ChunkedEncodingError
+                      | urllib3.exceptions.HTTPError):
+            raise TransientHTTPError(f"{where}: connection failed ({exc})") from exc
+        raise exc
 
     def _decode(self, response: _Response) -> _Decoded:
         """A page as (batch of its records or None when empty, the body without the records
-        for the paginator)."""
+        for the paginator). A page nested deeper than the spec allows is refused before any
+        parser sees it (Arrow's C++ reader recurses, and crashes the process on ~17,000
+        levels); one with more records than asked for (with the spec's margin) after."""
+        where = f"{self.spec.id}: GET {response.url}"
+        depth = json_too_deep(response.content, self.limits.max_depth)
+        if depth is not None:
+            raise LimitExceeded(f"{where}: the page nests at least {depth} levels deep, more "
+                                f"than source.limits.max_depth ({self.limits.max_depth}); "
+                                "not parsed")
         fast = self._decode_arrow(response.content)
         if fast is not None:
+            self._check_count(where, fast[0].num_rows if fast[0] is not None else 0)
             return fast
         try:
-            body = orjson.loads(response.content)
-        except orjson.JSONDecodeError as exc:
-            raise ConnectorError(f"GET {response.url}: response is not valid JSON: {exc}") from None
+            if _SURROGATE_ESCAPE.search(response.content):
+                orjson.loads(response.content)  # strict: a lone surrogate is not text
+            body = exact_json(response.content)
+        except ValueError as exc:
+            raise ConnectorError(f"{where}: response is not valid JSON: {exc}") from None
         if not isinstance(body, dict) or not isinstance(body.get(self.data_field), list):
-            raise ConnectorError(
-                f"GET {response.url}: expected an object with a {self.data_field!r} list"
-            )
+            raise ConnectorError(f"{where}: expected an object with a {self.data_field!r} list")
         records = body.pop(self.data_field)
         if records and not all(isinstance(r, dict) for r in records):
-            raise ConnectorError(
-                f"GET {response.url}: every item of {self.data_field!r} must be an object"
-            )
+            raise ConnectorError(f"{where}: every item of {self.data_field!r} must be an object")
+        self._check_count(where, len(records))
+        repeated = sorted({k for r in records for k in getattr(r, "repeated", ())})
+        if repeated:
+            self.drift.note_repeated(repeated)
+            log.warning("%s: records name a field twice (the last value is kept): %s", where,
+                        repeated)
+        records = [{k: _as_delivered(v) for k, v in r.items()} for r in records]
         return (records_to_batch(records, self.spec.column_names, self.drift)
-                if records else None), body
+                if records else None), {k: orjson.loads(str(v)) if isinstance(v, Number) else v
+                                        for k, v in body.items()}
+
+    def _check_count(self, where: str, records: int) -> None:
+        most = int(self.page_size * self.limits.page_size_margin)
+        if records > most:
+            raise LimitExceeded(f"{where}: the page holds {records:,} records, more than the "
+                                f"{self.page_size:,} asked for x source.limits.page_size_margin "
+                                f"({self.limits.page_size_margin:g}) = {most:,}")
 
     def _decode_arrow(self, content: bytes) -> _Decoded | None:
         """The page through Arrow's JSON reader, or None when only orjson can say exactly
@@ -291,6 +348,8 @@ class RestConnector:
         return {}
 
     def extract(self, window: Window, state: DatasetState) -> Iterator[pa.RecordBatch]:
+        self.run_deadline = Deadline(self.limits.run_seconds, "source.limits.run_seconds")
+        cursors: set[str] = set()
         params: dict[str, Any] = {"page_size": self.page_size}
         if self.since_param and window.since is not None:
             params[self.since_param] = _iso(window.since)
@@ -334,6 +393,7 @@ class RestConnector:
                     confirmed = self.paginator.get_next(body, page_params)
                     if confirmed is None or stop.is_set():
                         return
+                    self._check_progress(confirmed, cursors)
                     if confirmed != guess:
                         for _, later, _ in inflight:
                             later.cancel()
@@ -344,6 +404,22 @@ class RestConnector:
         for batch in prefetched(pages, depth=2, name=f"rest-pages-{self.spec.id}"):
             if batch is not None:
                 yield batch
+
+    def _check_progress(self, following: dict[str, Any], cursors: set[str]) -> None:
+        """Before the next page: a cursor seen before is a loop (A -> B -> A), and the run's
+        page count and deadline are bounded."""
+        where = f"{self.spec.id}: GET {self.url}"
+        cursor = str(following.get(self.paginator.param))
+        if cursor in cursors:
+            shown = cursor if len(cursor) <= 80 else cursor[:77] + "..."
+            raise ConnectorError(f"{where}: the server sent the cursor {shown!r} again after "
+                                 f"{self.pages} pages: a paging loop; nothing is published")
+        cursors.add(cursor)
+        if self.pages >= self.limits.max_pages:
+            raise LimitExceeded(f"{where}: more than source.limits.max_pages "
+                                f"({self.limits.max_pages:,}) pages in one run")
+        assert self.run_deadline is not None
+        self.run_deadline.check(f"{where}: the extract")
 
     def _guess_next(self, content: bytes, params: dict[str, Any]) -> dict[str, Any] | None:
         """The next page's parameters from the last `"<next_field>": value` in the bytes,
@@ -359,6 +435,57 @@ class RestConnector:
             return None
         return self.paginator.get_next({self.paginator.next_field: cursor}, params)
 
+
+class Number(str):
+    """A JSON number exactly as written (`99999999999999999999`, `1e5`, `-0`)."""
+
+
+class _Object(dict):  # type: ignore[type-arg]
+    repeated: tuple[str, ...] = ()
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = _Object(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        obj.repeated = tuple(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+    return obj
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def exact_json(content: bytes) -> Any:
+    """JSON with every number kept as its text (`Number`) and objects that name a key twice
+    marked (`.repeated`), for the pages Arrow's reader does not take. orjson would turn
+    99999999999999999999 into 1e+20 and keep the last of two equal keys silently."""
+    return json.loads(content, parse_int=Number, parse_float=Number,
+                      parse_constant=_no_constant, object_pairs_hook=_pairs)
+
+
+def _as_delivered(value: Any) -> Any:
+    """A record value as text as delivered: numbers as written, objects and arrays as
+    compact JSON text with their numbers as written; strings, booleans and null as they are."""
+    if isinstance(value, Number):
+        return str(value)
+    if isinstance(value, dict | list):
+        return _json_text(value)
+    return value
+
+
+def _json_text(value: Any) -> str:
+    if isinstance(value, Number):
+        return str(value)
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{_json_text(k)}:{_json_text(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_json_text(v) for v in value) + "]"
+    return orjson.dumps(value).decode()
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+"""An escaped UTF-16 surrogate (paired or not): orjson checks those pages strictly."""
 
 _JSON_SCALAR = re.compile(rb'\s*:\s*("(?:[^"\\]|\\.)*"|null|-?[0-9]+)')
 """`: value` after a key: a JSON string, null or an integer."""

@@ -9,10 +9,15 @@ yields one Arrow batch of strings per page. It pages until the service says hasM
 Failures:
 - transient (network errors, timeouts, connections dropped mid-body, HTTP 5xx/429 without a
   SOAP Fault, SOAP Faults whose code is in `transient_fault_codes` (default Server), a body
-  cut short or not well-formed) are retried with exponential backoff within the budget of
+  cut short) are retried with exponential backoff within the budget of
   connectors.rest.RetryPolicy; the manifest lists every retry;
-- a SOAP Fault with any other code (Client, FailedAuthentication, VersionMismatch...) and
-  other HTTP errors fail at once with the fault code and string;
+- a SOAP Fault with any other code (Client, FailedAuthentication, VersionMismatch...),
+  other HTTP errors, and a body that is not well-formed for any other reason (an undefined
+  entity such as XXE, entity amplification, an invalid token: the same on every retry) fail
+  at once;
+- `source.limits`: body bytes on the wire and decoded, a deadline per request and per run,
+  pages per run, records per page, elements nested inside a record (each would be turned
+  into text recursively);
 - records changing while paging fail the run: with page-number paging, a record that
   changes mid-extract shifts the pages and another would be skipped silently. Caught by the
   service's `total` changing between pages (rows leaving or entering the window: shrinking
@@ -39,11 +44,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from xml.parsers.expat import errors as ET_ERRORS
 from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 import pyarrow as pa
 import requests
+import urllib3.exceptions
 
 from catalog.spec import DatasetSpec
 from connectors.base import (
@@ -51,6 +58,14 @@ from connectors.base import (
     SchemaDrift,
     Window,
     string_column,
+)
+from connectors.limits import (
+    Deadline,
+    LimitExceeded,
+    deadline_session,
+    headers_within,
+    read_body,
+    request_deadline,
 )
 from connectors.registry import register
 from connectors.rest import RetryPolicy, TransientHTTPError
@@ -67,6 +82,16 @@ XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
 DEFAULT_REQUEST = {"page_number": "pageNumber", "page_size": "pageSize",
                    "updated_since": "updatedSince", "updated_until": "updatedUntil"}
 DEFAULT_RESPONSE = {"record": "member", "total": "total", "has_more": "hasMore"}
+CUT_SHORT = {ET_ERRORS.codes[m] for m in (
+    ET_ERRORS.XML_ERROR_NO_ELEMENTS, ET_ERRORS.XML_ERROR_UNCLOSED_TOKEN,
+    ET_ERRORS.XML_ERROR_PARTIAL_CHAR, ET_ERRORS.XML_ERROR_UNCLOSED_CDATA_SECTION)}
+"""Expat errors of a body that ends too early (worth a retry). Any other parse error (an
+entity that is not defined, an amplification limit, an invalid token) is in the document
+and comes back on every retry: it fails at once."""
+
+
+class RecordTooLarge(ValueError):
+    """A record element nests deeper, or a page holds more records, than the spec allows."""
 
 
 class SoapFaultError(ConnectorError):
@@ -129,11 +154,14 @@ class _Names:
 
 
 def parse_page(content: bytes, record: str, total: str, has_more: str,
-               element_to_column: dict[str, str]) -> Page:
+               element_to_column: dict[str, str], max_depth: int | None = None,
+               max_records: int | None = None) -> Page:
     """Records and paging elements of one response body (local names, any namespace).
     Each record element is turned into a dict when it ends, then removed from the tree, so
     memory holds the page's bytes and records, not its element tree.
-    Raises ET.ParseError when the body is not well-formed."""
+    Raises ET.ParseError when the body is not well-formed, RecordTooLarge when an element
+    inside a record nests more than `max_depth` levels below it (it would be turned into
+    text recursively) or the page holds more than `max_records` records."""
     page = Page()
     names = _Names(element_to_column)
     stack: list[ET.Element] = []
@@ -144,11 +172,19 @@ def parse_page(content: bytes, record: str, total: str, has_more: str,
         if event == "start":
             stack.append(elem)
             if not record_depth:
+                if max_depth is not None and len(stack) > max_depth:
+                    raise RecordTooLarge(f"the document nests elements more than {max_depth} "
+                                         "levels deep outside any record")
                 name = names.local_name(elem.tag)
                 if name == record:
                     record_depth = len(stack)
+                    if max_records is not None and len(page.records) >= max_records:
+                        raise RecordTooLarge(f"more than {max_records:,} {record} records")
                 elif name == "Fault":
                     in_fault = True
+            elif max_depth is not None and len(stack) - record_depth > max_depth:
+                raise RecordTooLarge(f"{record} record {len(page.records) + 1} nests elements "
+                                     f"more than {max_depth} levels deep")
             continue
         depth = len(stack)
         stack.pop()
@@ -227,7 +263,9 @@ class SoapXmlConnector:
         self.timeout = (float(params.get("connect_timeout", 5)),
                         float(params.get("read_timeout", 60)))
         self.retry = RetryPolicy.from_params(params.get("retry", {}))
-        self.session = requests.Session()
+        self.limits = spec.source.limits
+        self.run_deadline: Deadline | None = None
+        self.session = deadline_session()
         self.pages = 0
         self.attempts = 0
         self.retries: list[str] = []
@@ -278,45 +316,76 @@ class SoapXmlConnector:
         self.attempts += 1
         where = f"{self.operation} page {page_number} at {self.url}"
         headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"{self.soap_action}"'}
+        deadline = request_deadline(self.limits, self.run_deadline)
         try:
-            resp = self.session.post(self.url, data=self.envelope(page_number, window),
-                                     headers=headers, timeout=self.timeout)
+            with headers_within(deadline):
+                resp = self.session.post(
+                    self.url, data=self.envelope(page_number, window), headers=headers,
+                    stream=True, timeout=(self.timeout[0], max(0.1, min(self.timeout[1],
+                                                                         deadline.remaining()))))
+            content = read_body(resp, self.limits, f"{self.spec.id}: {where}", deadline)
         except requests.Timeout as exc:
             raise TransientHTTPError(f"{where}: timed out ({type(exc).__name__})") from exc
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
-                requests.exceptions.ContentDecodingError) as exc:
+                requests.exceptions.ContentDecodingError, urllib3.exceptions.HTTPError) as exc:
+            if deadline.remaining() <= 0:
+                raise LimitExceeded(f"{self.spec.id}: {where}: no complete answer within "
+                                    f"{deadline.seconds:g} s ({deadline.what})") from None
             raise TransientHTTPError(f"{where}: connection failed ({exc})") from exc
+        text = content[:300].decode("utf-8", "replace")
+        most = int(self.page_size * self.limits.page_size_margin)
         try:
-            page = parse_page(resp.content, self.response_names["record"],
+            page = parse_page(content, self.response_names["record"],
                               self.response_names["total"], self.response_names["has_more"],
-                              self.element_to_column)
+                              self.element_to_column, max_depth=self.limits.max_depth,
+                              max_records=most)
+        except RecordTooLarge as exc:
+            raise LimitExceeded(
+                f"{self.spec.id}: {where}: {exc}, more than source.limits allow (max_depth "
+                f"{self.limits.max_depth}; records per page: the {self.page_size:,} asked for x "
+                f"page_size_margin {self.limits.page_size_margin:g} = {most:,}); not parsed "
+                "further") from None
         except ET.ParseError as exc:
-            if resp.status_code == 200 or resp.status_code >= 500 or resp.status_code == 429:
+            cut_short = exc.code in CUT_SHORT
+            if cut_short and (resp.status_code in (200, 429) or resp.status_code >= 500):
                 raise TransientHTTPError(
                     f"{where}: HTTP {resp.status_code}, body is not well-formed XML "
                     f"(cut short or corrupt): {exc}",
                     retry_after=_retry_after(resp),
                 ) from None
+            if resp.status_code == 200:
+                raise ConnectorError(
+                    f"{self.spec.id}: {where}: HTTP 200, body is not well-formed XML: {exc} "
+                    "(not retried: the document itself is refused, e.g. an undefined entity "
+                    "or an entity expansion limit)") from None
             raise ConnectorError(f"{where}: HTTP {resp.status_code} (not retried): "
-                                 f"{resp.text[:300]}") from None
+                                 f"{text}") from None
         if page.fault is not None:
             raise self._fault_error(page_number, page.fault, resp.status_code)
         if resp.status_code == 429 or resp.status_code >= 500:
-            raise TransientHTTPError(f"{where}: HTTP {resp.status_code} {resp.text[:200]!r}",
+            raise TransientHTTPError(f"{where}: HTTP {resp.status_code} {text[:200]!r}",
                                      retry_after=_retry_after(resp))
         if resp.status_code != 200:
-            raise ConnectorError(f"{where}: HTTP {resp.status_code} (not retried): "
-                                 f"{resp.text[:300]}")
+            raise ConnectorError(f"{where}: HTTP {resp.status_code} (not retried): {text}")
         if page.has_more is None and page.total is None and not page.records:
             raise ConnectorError(
                 f"{where}: the answer has no {self.response_names['record']}, "
                 f"{self.response_names['total']} or {self.response_names['has_more']} element: "
-                f"{resp.text[:300]}")
+                f"{text}")
         return page
 
     def _call(self, page_number: int, window: Window) -> Page:
         return self.retry.call(self._call_once, page_number, window, source=self.spec.id,
                                retries=self.retries, logger=log)
+
+    def _check_progress(self, page_number: int) -> None:
+        """Before each request: the run's page count and deadline are bounded."""
+        where = f"{self.spec.id}: {self.operation} at {self.url}"
+        if page_number > self.limits.max_pages:
+            raise LimitExceeded(f"{where}: more than source.limits.max_pages "
+                                f"({self.limits.max_pages:,}) pages in one run")
+        assert self.run_deadline is not None
+        self.run_deadline.check(f"{where}: the extract")
 
     # -- paging --------------------------------------------------------------------------
     def _key_hashes(self, records: list[dict[str, Any]]) -> np.ndarray:
@@ -351,7 +420,9 @@ class SoapXmlConnector:
         received = 0
         page_number = 1
         keys: list[np.ndarray] = []
+        self.run_deadline = Deadline(self.limits.run_seconds, "source.limits.run_seconds")
         while True:
+            self._check_progress(page_number)
             page = self._call(page_number, window)
             self.pages += 1
             if announced is None:

@@ -229,7 +229,9 @@ class _PostgresReader(_Reader):
         return isinstance(exc, self.psycopg.Error)
 
     def _q(self, name: str) -> str:
-        return '"' + name.replace('"', '""') + '"'
+        """A quoted identifier inside a statement template (its `{}` are placeholders for
+        literals, so braces in a name, `a{}b`, are doubled)."""
+        return '"' + name.replace('"', '""').replace("{", "{{").replace("}", "}}") + '"'
 
     def columns(self) -> list[str]:
         with self.con.cursor() as cur:
@@ -237,7 +239,8 @@ class _PostgresReader(_Reader):
                         (self.c.table,))
             if cur.fetchone() is None:
                 raise ConnectorError(f"{self.c.spec.id}: {self.c.where}: the table does not exist")
-            cur.execute(f"SELECT * FROM {self._q(self.c.table)} LIMIT 0")
+            quoted = '"' + self.c.table.replace('"', '""') + '"'
+            cur.execute(f"SELECT * FROM {quoted} LIMIT 0")
             return [d.name for d in cur.description or []]
 
     def _copy_blocks(self, select: str, params: list[object], names: list[str],
@@ -387,7 +390,8 @@ class _MariaDbReader(_Reader):
         return isinstance(exc, self.pymysql.Error)
 
     def _q(self, name: str) -> str:
-        return "`" + name.replace("`", "``") + "`"
+        """A quoted identifier in a statement pymysql formats with `%` (so `x%s` -> `x%%s`)."""
+        return "`" + name.replace("`", "``").replace("%", "%%") + "`"
 
     def columns(self) -> list[str]:
         with self.con.cursor() as cur:
@@ -417,14 +421,24 @@ class _MariaDbReader(_Reader):
         limit = rows_per_block or math.inf
         with self.con.cursor() as cur:
             cur.execute(sql, params)
+            read = 0
             while stop is None or not stop.is_set():
                 columns: list[list[str | None]] = [[] for _ in names]
                 count = 0
                 while count < limit and (rows := cur.fetchmany(int(min(MARIADB_CHUNK, limit - count)))):
-                    for row in rows:
+                    for n, row in enumerate(rows):
                         for i, value in enumerate(row):
-                            columns[i].append(self._text(value))
+                            try:
+                                columns[i].append(self._text(value))
+                            except UnicodeDecodeError as exc:
+                                raise ConnectorError(
+                                    f"{self.c.spec.id}: {self.c.where}: column {names[i]!r}, row "
+                                    f"{read + count + n + 1:,} of this read (after "
+                                    f"{self.c.rows:,} rows before it): bytes that are not UTF-8 "
+                                    f"text ({exc.reason} at byte {exc.start}); the column "
+                                    "must hold text, or be cast to text by the registry") from None
                     count += len(rows)
+                read += count
                 if count or rows_per_block is None:
                     yield pa.table([pa.array(c, pa.string()) for c in columns], names=names)
                 if count < limit:  # the result is exhausted

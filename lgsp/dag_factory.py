@@ -29,6 +29,19 @@ def curated_asset_uri(dataset_id: str) -> str:
     return f"lgsp://curated/{dataset_id}"
 
 
+EXTRACT_GRACE = timedelta(minutes=5)
+"""The extract task's timeout is the spec's run deadline plus this: the connector's own
+deadline fires first, with a message naming the source and the limit."""
+
+
+def task_timeouts(spec: DatasetSpec) -> dict[str, timedelta]:
+    """Airflow `execution_timeout` per task, from the spec's `source.limits.run_seconds`:
+    no task of a dataset's DAG may hang (a registry sending a byte a second, a stuck
+    database) longer than a whole extract may take."""
+    run = timedelta(seconds=spec.source.limits.run_seconds)
+    return {"extract": run + EXTRACT_GRACE, "validate": run, "publish": run, "data_docs": run}
+
+
 def _asset(dataset_id: str) -> Any:
     from airflow.sdk import Asset
 
@@ -40,6 +53,7 @@ def build_dag(spec: DatasetSpec) -> Any:
     from airflow.sdk.exceptions import AirflowFailException
 
     asset = _asset(spec.id)
+    timeouts = task_timeouts(spec)
     schedule: Any = spec.schedule
     if spec.source.inputs:
         # Derived datasets run when any of their inputs publishes.
@@ -60,7 +74,7 @@ def build_dag(spec: DatasetSpec) -> Any:
         doc_md=doc,
     ) as dag:
 
-        @task(task_id="extract")
+        @task(task_id="extract", execution_timeout=timeouts["extract"])
         def extract(**context: Any) -> str:
             from lgsp import pipeline
             from warehouse import run_lock
@@ -77,7 +91,7 @@ def build_dag(spec: DatasetSpec) -> Any:
                 )
             return str(run.path)
 
-        @task(task_id="validate")
+        @task(task_id="validate", execution_timeout=timeouts["validate"])
         def validate(run_path: str, **context: Any) -> str:
             from lgsp import pipeline
             from warehouse import run_lock
@@ -91,7 +105,7 @@ def build_dag(spec: DatasetSpec) -> Any:
                 )
             return gate.staging_dir
 
-        @task(task_id="publish", outlets=[asset])
+        @task(task_id="publish", outlets=[asset], execution_timeout=timeouts["publish"])
         def publish(run_path: str, staging: str, **context: Any) -> dict[str, Any]:
             from dataclasses import asdict
 
@@ -109,7 +123,8 @@ def build_dag(spec: DatasetSpec) -> Any:
 
             return run_lock.release(Settings.from_env(), spec.id, _lock_owner(context))
 
-        @task(task_id="data_docs", trigger_rule="all_done_min_one_success")
+        @task(task_id="data_docs", trigger_rule="all_done_min_one_success",
+              execution_timeout=timeouts["data_docs"])
         def data_docs(run_path: str) -> str | None:
             """GX Data Docs for this run, blocked or not; never holds up the publish. A report
             that fails is skipped with its error (logged, and noted on the attempt for `lgsp

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from catalog.spec import DatasetSpec
 from connectors.base import Window
+from connectors.limits import Deadline, check_batch, source_name
 from connectors.registry import build_connector
 from connectors.state import StateStore
 from expectations.gate import GATE_FILE, GateResult, run_gate, staging_dir, write_data_docs
@@ -78,9 +79,16 @@ def _extract(spec: DatasetSpec, settings: Settings, run_id: str | None,
         root=settings.raw_dir, dataset=spec.id, run_id=run_id or new_run_id(),
         source=connector.describe(), window=window.as_dict(),
     )
+    limits = spec.source.limits
+    deadline = Deadline(limits.run_seconds, "source.limits.run_seconds")
+    source = source_name(spec, writer.source)
+    rows = 0
     try:
         for batch in connector.extract(window, state):
+            check_batch(batch, limits, source, rows)
+            deadline.check(f"{source}: the extract")
             writer.write(batch)
+            rows += batch.num_rows
             if progress:
                 progress(batch.num_rows)
     except BaseException:

@@ -37,6 +37,8 @@ PROBE = textwrap.dedent(
             "asset_inputs": sorted(a.uri for a in getattr(
                 getattr(dag.timetable, "asset_condition", None), "objects", []) or []),
             "max_active_runs": dag.max_active_runs,
+            "timeouts": {t.task_id: t.execution_timeout and t.execution_timeout.total_seconds()
+                         for t in dag.tasks},
         }
     print(json.dumps(out))
     """
@@ -91,6 +93,17 @@ def test_each_spec_dag_has_extract_validate_publish(parsed):
         assert dag["retries"] == [2]
         assert dag["outlets"] == [f"lgsp://curated/{spec.id}"]
         assert dag["max_active_runs"] == 1
+
+
+def test_every_task_times_out_after_the_specs_run_deadline(parsed):
+    """A hung source never hangs the DAG: each task's execution_timeout comes from the
+    spec's source.limits.run_seconds (the extract gets 5 minutes more, so the connector's
+    own, clearer deadline fires first)."""
+    for spec in load_specs():
+        run = spec.source.limits.run_seconds
+        timeouts = parsed["dags"][f"lgsp_{spec.id}"]["timeouts"]
+        assert timeouts == {"extract": run + 300, "validate": run, "publish": run,
+                            "data_docs": run}
 
 
 def test_derived_datasets_run_when_any_input_publishes(parsed):

@@ -132,3 +132,21 @@ def test_records_changing_while_paging_fail_the_extract(env, admin):
     with pytest.raises(ConnectorError, match="the service's total changed from .* at page 2: "
                                              "records changed while paging"):
         list(pages)
+
+
+def test_elements_nested_too_deep_are_refused_inside_and_outside_records() -> None:
+    """ElementTree turns nested content into text recursively (a 1,000-level element in a
+    record was an unhandled RecursionError); a Fault's detail is read the same way."""
+    from connectors.soap_xml import RecordTooLarge, parse_page
+
+    inner = "<b>" * 40 + "x" + "</b>" * 40
+    record = f"<r><member><id>1</id><name>{inner}</name></member></r>".encode()
+    with pytest.raises(RecordTooLarge, match="member record 1 nests elements more than 32"):
+        parse_page(record, "member", "total", "hasMore", {"id": "id"}, max_depth=32)
+    fault = ("<Envelope><Body><Fault><detail>" + "<d>" * 40 + "</d>" * 40
+             + "</detail></Fault></Body></Envelope>").encode()
+    with pytest.raises(RecordTooLarge, match="outside any record"):
+        parse_page(fault, "member", "total", "hasMore", {"id": "id"}, max_depth=32)
+    fine = parse_page(record.replace(inner.encode(), b"<b><b>x</b></b>"), "member", "total",
+                      "hasMore", {"id": "id"}, max_depth=32)
+    assert fine.records[0]["name"] == "<b><b>x</b></b>"
