@@ -13,7 +13,9 @@ Registered as `file_drop`. Parameters (spec `source.params`):
                  rows holding at least two mapped headers (rows above it are reported).
   batch_rows     rows per Arrow batch (default 50,000): memory holds one batch.
   naive_timezone offset given to XLSX date-times without one (default "+07:00").
-  min_syllable_share  legacy-encoding detection threshold (default 0.6).
+  min_syllable_share  legacy-encoding detection threshold (default 0.85).
+  min_syllable_lead   how far the chosen legacy encoding's share must lead the next one's
+                 (default 0.1); a file below either threshold fails naming every candidate.
   trust_mtime    skip hashing a file whose name, size and mtime are in the ledger (default
                  true; false re-hashes every file on every run).
 
@@ -25,8 +27,9 @@ changed file under an old name has a new checksum and is read again. Two identic
 one drop are read once.
 
 Encodings (see connectors.encodings): per file, a BOM, else strict UTF-8, else the legacy
-encoding (TCVN3, VNI, Windows-1258) whose decoding reads as Vietnamese; text is repaired
-to NFC. Unicode text typed through a legacy font is repaired when the whole file reads
+encoding (TCVN3, VNI, Windows-1258, VISCII) whose decoding reads as Vietnamese, clearly
+ahead of the others (else the file fails naming the candidates and their scores); text is
+repaired to NFC. Unicode text typed through a legacy font is repaired when the whole file reads
 better that way. The encoding of each file is in describe()["files"] (the run manifest).
 
 Malformed input fails the extract (policy): a ragged row, bad quoting, a truncated CSV or
@@ -387,7 +390,8 @@ class FileDropConnector:
         self.header_row = None if str(header_row) == "auto" else int(header_row)
         self.batch_rows = int(params.get("batch_rows", 50_000))
         self.naive_tz = str(params.get("naive_timezone", "+07:00"))
-        self.min_share = float(params.get("min_syllable_share", 0.6))
+        self.min_share = float(params.get("min_syllable_share", enc.MIN_SHARE))
+        self.min_lead = float(params.get("min_syllable_lead", enc.MIN_LEAD))
         self.trust_mtime = str(params.get("trust_mtime", True)).lower() not in ("false", "0", "no")
         self.reports: list[dict[str, Any]] = []
         self.skipped: list[dict[str, Any]] = []
@@ -475,7 +479,7 @@ class FileDropConnector:
             f.detection = enc.Detection(encoding=enc.UTF8)
         else:
             try:
-                f.detection = enc.detect_legacy(scan.non_ascii, self.min_share)
+                f.detection = enc.detect_legacy(scan.non_ascii, self.min_share, self.min_lead)
             except enc.UnknownEncoding as exc:
                 line, what = _first_bad_utf8_line(f.path, 0)
                 raise MalformedFile(f.name, line, f"undecodable text: {what} are not UTF-8, "
