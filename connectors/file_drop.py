@@ -32,7 +32,8 @@ ahead of the others (else the file fails naming the candidates and their scores)
 repaired to NFC. Unicode text typed through a legacy font is repaired when the whole file reads
 better that way. The encoding of each file is in describe()["files"] (the run manifest).
 
-Malformed input fails the extract (policy): a ragged row, bad quoting, a truncated CSV or
+Malformed input fails the extract (policy): a ragged row, bad quoting, a truncated CSV (a
+last line without the line terminator the other lines have, or an unterminated quote) or
 XLSX, bytes no encoding explains, a header that cannot be found, a file that lacks a
 required column the other files of the drop have. The error names the file and the row;
 nothing is published and no file of the drop is marked ingested, so the next run after the
@@ -271,8 +272,18 @@ def _first_bad_utf8_line(path: Path, skip: int) -> tuple[int, str]:
     return 0, "the file ends inside a multi-byte character"
 
 
+def _unterminated_last_line(f: DropFile, number: int) -> MalformedFile:
+    return MalformedFile(f.name, number, "the last line has no line terminator while the lines "
+                                         "before it have one: the file looks truncated (cut "
+                                         "while it was written or copied); its last record is "
+                                         "not read as it is, and nothing of this drop is "
+                                         "ingested until the file is replaced whole")
+
+
 def _csv_text_lines(f: DropFile) -> Iterator[str]:
-    """The file's lines as text (decoded, repaired); checks the file did not change."""
+    """The file's lines as text (decoded, repaired); checks the file did not change. A last
+    line with content but no line terminator after lines that have one is a truncated file
+    (a value cut inside, "2026-04-27T07:5", may still look like a value): it fails."""
     assert f.detection is not None
     encoding, repair = f.detection.encoding, f.detection.repair
     fix = enc.TEXT_REPAIRS.get(repair) if repair else None
@@ -281,6 +292,8 @@ def _csv_text_lines(f: DropFile) -> Iterator[str]:
             number = 0
             try:
                 for number, line in enumerate(text, start=1):  # noqa: B007
+                    if number > 1 and not line.endswith(("\n", "\r")) and line.strip():
+                        raise _unterminated_last_line(f, number)
                     yield fix(line) if fix else line
             except UnicodeDecodeError as exc:
                 raise MalformedFile(f.name, number + 1, f"not valid UTF-16: {exc.reason}") from None
@@ -292,6 +305,8 @@ def _csv_text_lines(f: DropFile) -> Iterator[str]:
             digest.update(fh.read(3))
         for number, raw in enumerate(fh, start=1):
             digest.update(raw)
+            if number > 1 and not raw.endswith(b"\n") and raw.strip():
+                raise _unterminated_last_line(f, number)
             try:
                 line = decode(raw)
             except enc.UndecodableLine as exc:

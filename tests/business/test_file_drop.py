@@ -21,6 +21,7 @@ from connectors.file_drop import MalformedFile
 from connectors.registry import build_connector
 from connectors.state import DatasetState
 from registries.business.drop import NEW_HEADERS, DropFileSpec, csv_bytes, write_atomically
+from registries.business.encoders import tcvn3_bytes
 from registries.business.generator import COLUMNS
 from tests.business.conftest import run_extract, spec_for
 
@@ -137,8 +138,16 @@ MALFORMED = [
     ("ragged.csv", _csv().replace(b"enterprise_code-1,", b""), "ragged.csv: row 3: 11 fields, "
      "the header (row 1) has 12"),
     ("quoting.csv", _csv().replace(b"name-2", b'"name"-2'), "quoting.csv: row 4: bad CSV"),
-    ("truncated.csv", _csv() + b'2001,"unterminated', "truncated.csv: row 5: bad CSV: unexpected "
-     "end of data (unterminated quoted field: file truncated?)"),
+    ("truncated.csv", _csv() + b'2001,"unterminated\r\n', "truncated.csv: row 5: bad CSV: "
+     "unexpected end of data (unterminated quoted field: file truncated?)"),
+    ("cut.csv", _csv() + ",".join(["2001", *(f"v{i}" for i in range(10)),
+                                   "2026-04-27T07:5"]).encode(),
+     "cut.csv: row 5: the last line has no line terminator while the lines before it have one: "
+     "the file looks truncated"),
+    ("cut_tcvn3.csv", _csv(encoding="tcvn3") + tcvn3_bytes("2001,Công ty Thủy sản,v"),
+     "cut_tcvn3.csv: row 5: the last line has no line terminator"),
+    ("cut16.csv", (("\t".join(NEW_HEADERS) + "\r\n" + "\t".join(COLUMNS) + "\r\n" + "x\ty")
+                   .encode("utf-16")), "cut16.csv: row 3: the last line has no line terminator"),
     ("bom.csv", _csv(encoding="utf-8-sig").replace(b"name-1", b"name-\xff1"), "bom.csv: row 3: "
      "starts with a UTF-8 byte-order mark but bytes b'\\xff' at position 36 are not valid UTF-8"),
     ("garbage.csv", _csv().replace(b"name-2", "Công ty Thủy sản Nguyễn".encode() + b"\xe1\xbb"),
