@@ -65,7 +65,7 @@ def noisy_codes(draw: st.DrawFn, zeros: list[int]) -> tuple[str, str]:
     return code, draw(pad) + body + draw(pad)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(st.lists(noisy_codes(DIGIT_ZEROS), min_size=1, max_size=20))
 def test_normalisation_equals_stdnum_clean_and_compact(pairs):
     out = normalised([noisy for _, noisy in pairs])
@@ -81,7 +81,7 @@ NOISE = st.text(alphabet=st.sampled_from(
     max_size=20)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(st.lists(NOISE, min_size=1, max_size=20))
 def test_stdnum_compact_reads_any_value_as_it_reads_the_normalised_one(values):
     """Normalisation never changes what stdnum takes the number to be (it keeps inner
@@ -90,7 +90,7 @@ def test_stdnum_compact_reads_any_value_as_it_reads_the_normalised_one(values):
         assert mst.compact(got) == mst.compact(value), repr(value)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.lists(noisy_codes(OTHER_SCRIPT_ZEROS), min_size=1, max_size=20))
 def test_digits_of_other_scripts_are_read_as_their_decimal_value(pairs):
     out = normalised([noisy for _, noisy in pairs])
