@@ -28,6 +28,9 @@ class DatasetQuality:
     latest_run: str | None
     failing_checks: list[tuple[str, str, int]] = field(default_factory=list)
     """(check, severity, failed rows) of the latest run, worst first."""
+    repaired_identifiers: dict[str, int] = field(default_factory=dict)
+    """Identifier values of the latest run cleared of noise (spaces, full-width digits)
+    before the checks, per column: repaired, not quarantined."""
 
 
 def _history(settings: Settings, dataset: str) -> list[dict]:
@@ -45,16 +48,18 @@ def dataset_quality(settings: Settings, spec: DatasetSpec, lang: str = "vi") -> 
     latest = history[-1]
     gate_path = Path(settings.quality_dir / spec.id / latest["run_id"] / "gate.json")
     failing: list[tuple[str, str, int]] = []
+    repaired: dict[str, int] = {}
     if gate_path.exists():
         gate = json.loads(gate_path.read_text("utf-8"))
         failing = sorted(((c["name"], c["severity"], c["failed_rows"]) for c in gate["checks"]
                           if c["failed_rows"]), key=lambda t: -t[2])
+        repaired = {k: v for k, v in gate.get("normalised_identifiers", {}).items() if v}
     return DatasetQuality(
         dataset=spec.id, owner=owner, runs=len(history),
         latest_score=latest["quality_score"],  # None: the run had no rows to score
         previous_score=next((h["quality_score"] for h in reversed(history[:-1])
                              if h.get("quality_score") is not None), None),
-        latest_run=latest["run_id"], failing_checks=failing,
+        latest_run=latest["run_id"], failing_checks=failing, repaired_identifiers=repaired,
     )
 
 

@@ -58,8 +58,12 @@ class Column(_Strict):
     description: Text
     classification: Classification = "internal"
     required: bool = False
-    normalize: Literal["nfc"] | None = None
-    """Curated value is NFC-normalised; the value as delivered is kept in <name>_raw."""
+    normalize: Literal["nfc", "identifier"] | None = None
+    """`nfc`: the curated value is NFC-normalised text. `identifier`: a code (personal ID, tax
+    code, card number...) cleared of harmless noise before any check sees it: surrounding
+    blanks (no-break and other Unicode spaces too), NFC, full-width characters and any
+    Unicode digit as ASCII (expectations.rules.identifier_sql). Either way the value as
+    delivered is kept in <name>_raw."""
 
     @field_validator("name")
     @classmethod
@@ -67,6 +71,13 @@ class Column(_Strict):
         if not _IDENTIFIER.match(value):
             raise ValueError(f"column name {value!r} must be lower_snake_case")
         return value
+
+    @model_validator(mode="after")
+    def _normalize_strings_only(self) -> Column:
+        if self.normalize is not None and self.type != "string":
+            raise ValueError(f"normalize: {self.normalize} applies to string columns; "
+                             f"{self.name!r} is {self.type}")
+        return self
 
 
 class Check(_Strict):

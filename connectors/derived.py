@@ -79,7 +79,9 @@ def _as_string(array: pa.Array) -> pa.Array:
     if pa.types.is_string(array.type):
         return array
     if pa.types.is_timestamp(array.type):
-        return pc.strftime(array, format="%Y-%m-%dT%H:%M:%S")
+        # curated timestamps are UTC without a zone: written with their offset, as the
+        # `castable` rule requires of a timestamp
+        return pc.strftime(array, format="%Y-%m-%dT%H:%M:%S" + ("%z" if array.type.tz else "Z"))
     return pc.cast(array, pa.string())
 
 

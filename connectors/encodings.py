@@ -1,6 +1,6 @@
 """Vietnamese text encodings of dropped files: detect which one a file uses, decode to NFC.
 
-Provincial systems still export in four encodings, and Python has codecs for two of them:
+Provincial systems still export in five encodings, and Python has codecs for two of them:
 
 - UTF-8, often with a byte-order mark (BOM) written by Excel; UTF-16 with a BOM is accepted.
 - Windows-1258 (Python codec `cp1258`): a base letter plus a combining tone byte, so the
@@ -8,6 +8,8 @@ Provincial systems still export in four encodings, and Python has codecs for two
 - TCVN3 (TCVN 5712:1993, the "ABC" fonts): one byte per letter, no Python codec. The table
   below is glibc's TCVN5712-1 (`iconv -f TCVN5712-1`), the reference implementation; tests
   check the decoder against iconv.
+- VISCII (RFC 1456), still met in old files: one byte per letter, no Python codec; the
+  table below is glibc's `iconv -f VISCII`, and tests check the decoder against iconv.
 - VNI Windows: no codec anywhere. A letter is a base byte followed by a mark byte (both in
   the Windows-1252 range): "Xin chaøo" = "Xin chào". The decoder below is table-driven:
   three small tables (tone marks, circumflex + tone, breve + tone) turn each mark byte
@@ -17,9 +19,14 @@ Provincial systems still export in four encodings, and Python has codecs for two
 Detection (`detect_bytes`): a BOM decides; otherwise a file that is valid UTF-8 throughout is
 UTF-8; otherwise each legacy decoding of the file's non-ASCII lines is scored by the share of
 its non-ASCII words that are well-formed Vietnamese syllables (at most one tone mark, a
-valid onset + vowel nucleus + coda). Wrong decodings give "NguyÔn", "Nguyeăn", "Nguyờịn":
-letters of the Vietnamese alphabet, often, but not syllables. charset-normalizer alone does
-not know TCVN3 or VNI, so it is not used.
+valid onset + vowel nucleus + coda, a stop coda only with the rising or heavy tone). Wrong
+decodings give "NguyÔn", "Nguyeăn", "Nguyờịn": letters of the Vietnamese alphabet, often,
+but not syllables. The winner must reach `min_share` and lead the runner-up by `min_lead`;
+otherwise the file fails with every candidate's score (an encoding not supported here
+reads as some other one with a middling score, and is not guessed). Words are runs of
+letters and combining marks of the NFC text, so punctuation (curly quotes, dashes, the
+ellipsis, superscripts) is never a word and NFD text scores as its NFC twin.
+charset-normalizer alone does not know TCVN3 or VNI, so it is not used.
 
 Repair (`detect_text`): text that is already Unicode (XLSX cells, UTF-8 files) may still
 carry a legacy encoding typed through a legacy font ("NguyÔn V¨n An"); the same score
@@ -31,7 +38,7 @@ from __future__ import annotations
 import codecs
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 UTF8 = "utf-8"
@@ -40,8 +47,9 @@ UTF16 = "utf-16"
 TCVN3 = "tcvn3"
 VNI = "vni"
 CP1258 = "cp1258"
-LEGACY = (TCVN3, VNI, CP1258)
-"""Legacy byte encodings, in the order that wins a tie."""
+VISCII = "viscii"
+LEGACY = (TCVN3, VNI, CP1258, VISCII)
+"""Legacy byte encodings the detector tries."""
 
 BOMS = ((b"\xef\xbb\xbf", UTF8_BOM), (b"\xff\xfe", UTF16), (b"\xfe\xff", UTF16))
 
@@ -86,6 +94,22 @@ def _tcvn3_table() -> dict[int, str]:
 TCVN3_TABLE = _tcvn3_table()
 TCVN3_DECODING = "".join(_TCVN3_LOW.get(b, chr(b)) for b in range(0x80)) + _TCVN3_HIGH
 """Charmap decoding table (byte -> character) for `codecs.charmap_decode`."""
+
+# --- VISCII -----------------------------------------------------------------------------
+
+_VISCII_HIGH = (
+    "ẠẮẰẶẤẦẨẬẼẸẾỀỂỄỆỐ"  # 0x80
+    "ỒỔỖỘỢỚỜỞỊỎỌỈỦŨỤỲ"  # 0x90
+    "Õắằặấầẩậẽẹếềểễệố"  # 0xA0
+    "ồổỗỠƠộờởịỰỨỪỬơớƯ"  # 0xB0
+    "ÀÁÂÃẢĂẳẵÈÉÊẺÌÍĨỳ"  # 0xC0
+    "ĐứÒÓÔạỷừửÙÚỹỵÝỡư"  # 0xD0
+    "àáâãảăữẫèéêẻìíĩỉ"  # 0xE0
+    "đựòóôõỏọụùúũủýợỮ"  # 0xF0
+)
+_VISCII_LOW = {0x02: "Ẳ", 0x05: "Ẵ", 0x06: "Ẫ", 0x14: "Ỷ", 0x19: "Ỹ", 0x1E: "Ỵ"}
+"""VISCII (RFC 1456) puts six upper-case letters on control bytes."""
+VISCII_DECODING = "".join(_VISCII_LOW.get(b, chr(b)) for b in range(0x80)) + _VISCII_HIGH
 
 # --- VNI --------------------------------------------------------------------------------
 
@@ -155,10 +179,13 @@ class UndecodableLine(ValueError):
 
 
 _TCVN3_CONTROL_BYTES = re.compile(b"[" + bytes(sorted(_TCVN3_LOW)) + b"]")
+_VISCII_CONTROL_BYTES = re.compile(b"[" + bytes(sorted(_VISCII_LOW)) + b"]")
+"""Letters on control bytes: an ASCII line holding one is not plain ASCII."""
 
 
-def _charmap(raw: bytes, table: str | dict[int, str], name: str) -> str:
-    if raw.isascii() and (table is not TCVN3_DECODING or not _TCVN3_CONTROL_BYTES.search(raw)):
+def _charmap(raw: bytes, table: str | dict[int, str], name: str,
+             control_letters: re.Pattern[bytes] | None = None) -> str:
+    if raw.isascii() and (control_letters is None or not control_letters.search(raw)):
         return raw.decode("ascii")
     try:
         text, _ = codecs.charmap_decode(raw, "strict", table)
@@ -169,7 +196,11 @@ def _charmap(raw: bytes, table: str | dict[int, str], name: str) -> str:
 
 
 def _decode_tcvn3(raw: bytes) -> str:
-    return _charmap(raw, TCVN3_DECODING, "TCVN3")
+    return _charmap(raw, TCVN3_DECODING, "TCVN3", _TCVN3_CONTROL_BYTES)
+
+
+def _decode_viscii(raw: bytes) -> str:
+    return _charmap(raw, VISCII_DECODING, "VISCII", _VISCII_CONTROL_BYTES)
 
 
 def _decode_vni(raw: bytes) -> str:
@@ -194,7 +225,7 @@ def _decode_utf8(raw: bytes) -> str:
 
 LINE_DECODERS: dict[str, Callable[[bytes], str]] = {
     UTF8: _decode_utf8, UTF8_BOM: _decode_utf8, TCVN3: _decode_tcvn3, VNI: _decode_vni,
-    CP1258: _decode_cp1258,
+    CP1258: _decode_cp1258, VISCII: _decode_viscii,
 }
 """bytes of one line -> text. Legacy decodings are NFC; UTF-8 text is kept as delivered
 (NFD text is a property of the data, normalised by curation with the raw value kept)."""
@@ -211,23 +242,44 @@ _NUCLEI = ("oai|oao|oay|oeo|uay|uoi|uou|uya|uye|uyu|ieu|yeu|ai|ao|au|ay|eo|eu|ia
            "oe|oi|oo|ua|ue|ui|uo|uu|uy|ye|a|e|i|o|u|y")
 _CODAS = "ch|ng|nh|c|m|n|p|t"
 _SYLLABLE = re.compile(f"({_ONSETS})?({_NUCLEI})({_CODAS})?")
+_STOPS = ("p", "t", "c", "ch")
 _MODIFIED_BASES = {_CIRCUMFLEX: "aeo", _BREVE: "a", _HORN: "ou"}
-_TOKEN = re.compile(r"[^\s0-9!-/:-@\[-`{-~]+")
-"""A word: a run of anything but white space, digits and ASCII punctuation."""
+
+
+class _NonLetters(dict[int, str]):
+    """str.translate table: every character that is neither a letter nor a combining mark
+    (white space, digits, punctuation such as curly quotes, dashes and the ellipsis,
+    symbols, superscripts) becomes a space; filled in as characters are met."""
+
+    def __missing__(self, code: int) -> str:
+        value = chr(code) if unicodedata.category(chr(code))[0] in "LM" else " "
+        self[code] = value
+        return value
+
+
+_WORD_BREAKS = _NonLetters()
+
+
+def words(text: str) -> list[str]:
+    """The words of a text after NFC: runs of letters and combining marks. Scoring the
+    NFC form means a decomposed (NFD) file scores as its composed twin."""
+    return unicodedata.normalize("NFC", text).translate(_WORD_BREAKS).split()
 
 
 def is_syllable(word: str) -> bool:
     """One Vietnamese syllable: letters only, at most one tone mark, vowel marks only on the
-    vowels that take them, onset + nucleus + coda of the language, and written in lower
+    vowels that take them, onset + nucleus + coda of the language, a syllable closed by a
+    stop (p, t, c, ch) with the rising or heavy tone, and written in lower
     case, upper case or capitalised (a capital inside a word is a misread legacy byte)."""
-    if not (word.islower() or word.isupper() or word.istitle()):
+    composed = unicodedata.normalize("NFC", word)
+    if not (composed.islower() or composed.isupper() or composed.istitle()):
         return False
-    decomposed = unicodedata.normalize("NFD", word.lower())
-    tones = 0
+    decomposed = unicodedata.normalize("NFD", composed.lower())
+    tones = ""
     plain = []
     for ch in decomposed:
         if ch in TONE_MARKS:
-            tones += 1
+            tones += ch
         elif ch in _MODIFIED_BASES:
             if not plain or plain[-1] not in _MODIFIED_BASES[ch]:
                 return False
@@ -237,7 +289,13 @@ def is_syllable(word: str) -> bool:
             plain.append(ch)
         else:
             return False
-    return tones <= 1 and bool(_SYLLABLE.fullmatch("".join(plain)))
+    if len(tones) > 1:
+        return False
+    parts = _SYLLABLE.fullmatch("".join(plain))
+    if parts is None:
+        return False
+    # a syllable closed by a stop (p, t, c, ch) takes the rising or the heavy tone only
+    return parts.group(3) not in _STOPS or tones in (_ACUTE, _DOT)
 
 
 @dataclass
@@ -248,7 +306,7 @@ class Score:
     syllables: int = 0
 
     def add(self, text: str) -> None:
-        for token in _TOKEN.findall(text):
+        for token in words(text):
             if not token.isascii():
                 self.words += 1
                 self.syllables += is_syllable(token)
@@ -284,13 +342,21 @@ class Detection:
         return out
 
 
+MIN_SHARE = 0.85
+"""Share of syllables a decoding must reach. A right decoding of registry text scores ~1.0;
+a wrong one (VISCII read as TCVN3, TCVN3 as VISCII, ...) up to ~0.75 on a page of text."""
+MIN_LEAD = 0.1
+"""How far the winner must lead the runner-up: short texts read as syllables in two
+encodings, and are not guessed."""
+
+
 class UnknownEncoding(ValueError):
     """No encoding fits; the message gives the scores."""
 
 
-def _legacy_scores(lines: list[bytes]) -> dict[str, Score]:
+def _legacy_scores(lines: list[bytes], candidates: Sequence[str]) -> dict[str, Score]:
     scores: dict[str, Score] = {}
-    for name in LEGACY:
+    for name in candidates:
         decode = LINE_DECODERS[name]
         score = Score()
         for raw in lines:
@@ -302,21 +368,33 @@ def _legacy_scores(lines: list[bytes]) -> dict[str, Score]:
     return scores
 
 
-def detect_legacy(non_ascii_lines: list[bytes], min_share: float = 0.6) -> Detection:
-    """The legacy encoding whose decoding of these lines reads most like Vietnamese."""
-    scores = _legacy_scores(non_ascii_lines)
-    best = max(LEGACY, key=lambda n: (scores[n].share, -LEGACY.index(n)))
+def detect_legacy(non_ascii_lines: list[bytes], min_share: float = MIN_SHARE,
+                  min_lead: float = MIN_LEAD, candidates: Sequence[str] = LEGACY) -> Detection:
+    """The legacy encoding whose decoding of these lines reads most like Vietnamese, when it
+    is recognised with confidence: at least `min_share` of its non-ASCII words are
+    syllables, and its share leads every other candidate's by at least `min_lead`.
+    Otherwise `UnknownEncoding` names every candidate with its score: an encoding the
+    connector does not know (or too little text to tell) fails, it is never guessed."""
+    scores = _legacy_scores(non_ascii_lines, candidates)
+    ranked = sorted(candidates, key=lambda n: scores[n].share, reverse=True)
+    best, runner_up = ranked[0], ranked[1]
     shares = {n: s.share for n, s in scores.items()}
-    if scores[best].share < min_share:
-        detail = ", ".join(f"{n} {s:.0%}" for n, s in shares.items())
+    lead = shares[best] - shares[runner_up]
+    if shares[best] < min_share or lead < min_lead:
+        detail = ", ".join(f"{n} {shares[n]:.0%} of {scores[n].words} words" for n in ranked)
+        problem = (f"the best, {best}, is below the {min_share:.0%} needed"
+                   if shares[best] < min_share else
+                   f"{best} leads {runner_up} by {lead:.0%}, less than the {min_lead:.0%} needed "
+                   "to tell them apart")
         raise UnknownEncoding(
-            f"no Vietnamese encoding fits: share of Vietnamese syllables among non-ASCII words "
-            f"when read as {detail} (at least {min_share:.0%} needed)"
+            "no Vietnamese encoding recognised with confidence (supported: "
+            f"{', '.join(candidates)}, and UTF-8/UTF-16): share of Vietnamese syllables among "
+            f"non-ASCII words when read as {detail}; {problem}"
         )
     return Detection(encoding=best, scores=shares, words=scores[best].words)
 
 
-def detect_text(texts: list[str], min_share: float = 0.6, margin: float = 0.3) -> Detection:
+def detect_text(texts: list[str], min_share: float = MIN_SHARE, margin: float = 0.3) -> Detection:
     """Whether Unicode text is a legacy encoding shown through Windows-1252 and should be
     repaired. Repairs only when a repair reads clearly better than the text as it is."""
     as_is = score_text(texts)

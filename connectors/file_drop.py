@@ -13,7 +13,9 @@ Registered as `file_drop`. Parameters (spec `source.params`):
                  rows holding at least two mapped headers (rows above it are reported).
   batch_rows     rows per Arrow batch (default 50,000): memory holds one batch.
   naive_timezone offset given to XLSX date-times without one (default "+07:00").
-  min_syllable_share  legacy-encoding detection threshold (default 0.6).
+  min_syllable_share  legacy-encoding detection threshold (default 0.85).
+  min_syllable_lead   how far the chosen legacy encoding's share must lead the next one's
+                 (default 0.1); a file below either threshold fails naming every candidate.
   trust_mtime    skip hashing a file whose name, size and mtime are in the ledger (default
                  true; false re-hashes every file on every run).
 
@@ -25,11 +27,13 @@ changed file under an old name has a new checksum and is read again. Two identic
 one drop are read once.
 
 Encodings (see connectors.encodings): per file, a BOM, else strict UTF-8, else the legacy
-encoding (TCVN3, VNI, Windows-1258) whose decoding reads as Vietnamese; text is repaired
-to NFC. Unicode text typed through a legacy font is repaired when the whole file reads
+encoding (TCVN3, VNI, Windows-1258, VISCII) whose decoding reads as Vietnamese, clearly
+ahead of the others (else the file fails naming the candidates and their scores); text is
+repaired to NFC. Unicode text typed through a legacy font is repaired when the whole file reads
 better that way. The encoding of each file is in describe()["files"] (the run manifest).
 
-Malformed input fails the extract (policy): a ragged row, bad quoting, a truncated CSV or
+Malformed input fails the extract (policy): a ragged row, bad quoting, a truncated CSV (a
+last line without the line terminator the other lines have, or an unterminated quote) or
 XLSX, bytes no encoding explains, a header that cannot be found, a file that lacks a
 required column the other files of the drop have. The error names the file and the row;
 nothing is published and no file of the drop is marked ingested, so the next run after the
@@ -268,8 +272,18 @@ def _first_bad_utf8_line(path: Path, skip: int) -> tuple[int, str]:
     return 0, "the file ends inside a multi-byte character"
 
 
+def _unterminated_last_line(f: DropFile, number: int) -> MalformedFile:
+    return MalformedFile(f.name, number, "the last line has no line terminator while the lines "
+                                         "before it have one: the file looks truncated (cut "
+                                         "while it was written or copied); its last record is "
+                                         "not read as it is, and nothing of this drop is "
+                                         "ingested until the file is replaced whole")
+
+
 def _csv_text_lines(f: DropFile) -> Iterator[str]:
-    """The file's lines as text (decoded, repaired); checks the file did not change."""
+    """The file's lines as text (decoded, repaired); checks the file did not change. A last
+    line with content but no line terminator after lines that have one is a truncated file
+    (a value cut inside, "2026-04-27T07:5", may still look like a value): it fails."""
     assert f.detection is not None
     encoding, repair = f.detection.encoding, f.detection.repair
     fix = enc.TEXT_REPAIRS.get(repair) if repair else None
@@ -278,6 +292,8 @@ def _csv_text_lines(f: DropFile) -> Iterator[str]:
             number = 0
             try:
                 for number, line in enumerate(text, start=1):  # noqa: B007
+                    if number > 1 and not line.endswith(("\n", "\r")) and line.strip():
+                        raise _unterminated_last_line(f, number)
                     yield fix(line) if fix else line
             except UnicodeDecodeError as exc:
                 raise MalformedFile(f.name, number + 1, f"not valid UTF-16: {exc.reason}") from None
@@ -289,6 +305,8 @@ def _csv_text_lines(f: DropFile) -> Iterator[str]:
             digest.update(fh.read(3))
         for number, raw in enumerate(fh, start=1):
             digest.update(raw)
+            if number > 1 and not raw.endswith(b"\n") and raw.strip():
+                raise _unterminated_last_line(f, number)
             try:
                 line = decode(raw)
             except enc.UndecodableLine as exc:
@@ -387,7 +405,8 @@ class FileDropConnector:
         self.header_row = None if str(header_row) == "auto" else int(header_row)
         self.batch_rows = int(params.get("batch_rows", 50_000))
         self.naive_tz = str(params.get("naive_timezone", "+07:00"))
-        self.min_share = float(params.get("min_syllable_share", 0.6))
+        self.min_share = float(params.get("min_syllable_share", enc.MIN_SHARE))
+        self.min_lead = float(params.get("min_syllable_lead", enc.MIN_LEAD))
         self.trust_mtime = str(params.get("trust_mtime", True)).lower() not in ("false", "0", "no")
         self.reports: list[dict[str, Any]] = []
         self.skipped: list[dict[str, Any]] = []
@@ -484,7 +503,7 @@ class FileDropConnector:
             f.detection = enc.Detection(encoding=enc.UTF8)
         else:
             try:
-                f.detection = enc.detect_legacy(scan.non_ascii, self.min_share)
+                f.detection = enc.detect_legacy(scan.non_ascii, self.min_share, self.min_lead)
             except enc.UnknownEncoding as exc:
                 line, what = _first_bad_utf8_line(f.path, 0)
                 raise MalformedFile(f.name, line, f"undecodable text: {what} are not UTF-8, "
@@ -768,7 +787,7 @@ def _sha256(path: Path) -> str:
 @register("file_drop", required=("folder",), params={
     "folder": "text", "patterns": "any", "columns": "column_values", "delimiter": "text",
     "header_row": "any", "batch_rows": "int", "naive_timezone": "text",
-    "min_syllable_share": "number", "trust_mtime": "bool"})
+    "min_syllable_share": "number", "min_syllable_lead": "number", "trust_mtime": "bool"})
 def build_file_drop(spec: DatasetSpec, params: dict[str, Any]) -> FileDropConnector:
     return FileDropConnector(spec, params)
 

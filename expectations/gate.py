@@ -36,10 +36,10 @@ import pyarrow.parquet as pq
 from catalog.spec import DatasetSpec
 from expectations.gx_duckdb import share_exceeded
 from expectations.reference import ensure_reference
-from expectations.rules import COMBINING_MARKS, RowCheck, compile_checks, groups
+from expectations.rules import COMBINING_MARKS, RowCheck, compile_checks, groups, identifier_sql
 from lgsp.config import Settings
 from warehouse import duck
-from warehouse.curate import INGESTED_COLUMN, RUN_COLUMN, curated_select
+from warehouse.curate import INGESTED_COLUMN, RAW_SUFFIX, RUN_COLUMN, curated_select
 from warehouse.duck import quote_ident as q
 from warehouse.raw_zone import ROW_COLUMN, RawRun
 
@@ -103,6 +103,9 @@ class GateResult:
     data_docs: str | None = None
     """The Data Docs index, once rendered (after the gate, by the docs step)."""
     seconds: dict[str, float] = field(default_factory=dict)
+    normalised_identifiers: dict[str, int] = field(default_factory=dict)
+    """Per `normalize: identifier` column, the values the normalisation changed (a trailing
+    or no-break space, full-width digits...): repaired, not quarantined; raw in <col>_raw."""
 
     @property
     def quality_score(self) -> float | None:
@@ -218,13 +221,20 @@ def _tombstone(present: set[str]) -> str:
 
 
 def _source_sql(run: RawRun, spec: DatasetSpec, present: set[str], live: bool = True) -> str:
-    """The raw run as the spec's columns: live rows (checked), or tombstones (live=False)."""
+    """The raw run as the spec's columns: live rows (checked), or tombstones (live=False).
+    A column declared `normalize: identifier` is its normalised value (what every check,
+    GX and the curated table see), with the value as delivered beside it in <name>_raw."""
     cols = []
     for col in spec.columns:
-        if col.name in present:
-            cols.append(q(col.name))
-        else:
+        if col.name not in present:
             cols.append(f"CAST(NULL AS VARCHAR) AS {q(col.name)}")
+            if col.normalize == "identifier":
+                cols.append(f"CAST(NULL AS VARCHAR) AS {q(col.name + RAW_SUFFIX)}")
+        elif col.normalize == "identifier":
+            cols.append(f"{identifier_sql(col.name)} AS {q(col.name)}")
+            cols.append(f"{q(col.name)} AS {q(col.name + RAW_SUFFIX)}")
+        else:
+            cols.append(q(col.name))
     cols.append(q(ROW_COLUMN))
     where = f"NOT ({_tombstone(present)})" if live else _tombstone(present)
     return f"SELECT {', '.join(cols)} FROM {duck.parquet_source(run.files)} WHERE {where}"
@@ -331,6 +341,7 @@ def run_gate(spec: DatasetSpec, run: RawRun, settings: Settings, use_gx: bool = 
     result.curated_rows = counts["curated"]
     result.quarantined_rows = counts["quarantined"]
     result.normalised_values = counts["normalised"]
+    result.normalised_identifiers = counts["identifiers"]
     result.deleted_rows = counts["deleted"]
     if result.quarantined_rows != counts["blocked"]:
         raise GateError(
@@ -434,13 +445,17 @@ def _split(spec: DatasetSpec, run: RawRun, source: str, tombstones: str,
     3. quarantine: the blocked rows as delivered, joined to their flags for the reasons.
     """
     nfc_cols = [c.name for c in spec.columns if c.normalize == "nfc"]
+    id_cols = [c.name for c in spec.columns if c.normalize == "identifier"]
     chk = [q(f"_chk_{i}") for i in range(len(checks))]
     nfc = [q(f"_nfc_{i}") for i in range(len(nfc_cols))]
+    idn = [q(f"_idn_{i}") for i in range(len(id_cols))]
     row = q(ROW_COLUMN)
     flags = ([f"coalesce({c.over(f'({source})')}, false) AS {chk[i]}"
               for i, c in enumerate(checks)]
              + [f"coalesce(regexp_matches({q(c)}, '[{COMBINING_MARKS}]'), false) AS {nfc[i]}"
-                for i, c in enumerate(nfc_cols)])
+                for i, c in enumerate(nfc_cols)]
+             + [f"({q(c)} IS DISTINCT FROM {q(c + RAW_SUFFIX)}) AS {idn[i]}"
+                for i, c in enumerate(id_cols)])
     blockers = [(chk[i], c) for i, c in enumerate(checks) if c.severity != "warn"]
 
     def listed(items: list[str], sep: str) -> str:
@@ -452,11 +467,13 @@ def _split(spec: DatasetSpec, run: RawRun, source: str, tombstones: str,
     rules = listed([f"CASE WHEN {flag} THEN '{c.name}' END" for flag, c in blockers], ", ")
     reasons = listed([f"CASE WHEN {flag} THEN {c.reason} END" for flag, c in blockers], "; ")
     blocking = " OR ".join(flag for flag, _ in blockers) or "false"
-    raw_cols = ", ".join(q(c.name) for c in spec.columns)
+    raw_cols = ", ".join(  # the quarantine holds the values as delivered
+        f"{q(c.name + RAW_SUFFIX)} AS {q(c.name)}" if c.normalize == "identifier" else q(c.name)
+        for c in spec.columns)
     with duck.connection(memory_limit=GATE_MEMORY_LIMIT) as con:
         con.execute(f"CREATE TEMP TABLE flagged AS SELECT * FROM (SELECT {row}"
                     f"{''.join(', ' + f for f in flags)} FROM ({source})) "
-                    f"WHERE {' OR '.join(chk + nfc) or 'false'}")
+                    f"WHERE {' OR '.join(chk + nfc + idn) or 'false'}")
         con.execute(f"CREATE TEMP TABLE blocked AS SELECT {row} FROM flagged WHERE {blocking}")
         con.execute(
             f"COPY (SELECT {curated_select(spec, run.run_id, lenient=False)} "
@@ -484,18 +501,21 @@ def _split(spec: DatasetSpec, run: RawRun, source: str, tombstones: str,
         per = ", ".join(
             [f"count(*) FILTER (WHERE {c})" for c in chk]
             + ["count(*) FILTER (WHERE " + " OR ".join(chk[index[id(m)]] for m in members) + ")"
-               for members in grouped.values()])
+               for members in grouped.values()]
+            + [f"count(*) FILTER (WHERE {c})" for c in idn])
         nfc_count = " + ".join(f"count(*) FILTER (WHERE {c})" for c in nfc) or "0"
         counts = con.execute(
             f"SELECT count(*) FILTER (WHERE {blocking}), {nfc_count}"
             f"{', ' + per if per else ''} FROM flagged"
         ).fetchone()
     assert counts is not None
-    values = [int(v) for v in counts[2:]]
+    values = [int(v) for v in counts[2:len(counts) - len(idn)]]
+    repaired = [int(v) for v in counts[len(counts) - len(idn):]]
     tombstones_file = out / TOMBSTONES_FILE
     return {"curated": _rows(out / CURATED_FILE), "quarantined": _rows(out / QUARANTINE_FILE),
             "blocked": int(counts[0]), "normalised": int(counts[1]),
             "deleted": _rows(tombstones_file) if tombstones_file.exists() else 0,
+            "identifiers": dict(zip(id_cols, repaired, strict=True)),
             "per_check": values[:len(checks)],
             "per_group": dict(zip(grouped, values[len(checks):], strict=True))}
 

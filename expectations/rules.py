@@ -18,6 +18,7 @@ the guards (well-formed, not blank) that hold for almost every row.
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -186,34 +187,102 @@ def sql_type(column_type: str) -> str:
     return _SQL_TYPES[column_type]
 
 
+DATE_PATTERN = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+TIMESTAMP_PATTERN = (DATE_PATTERN + r"[T ]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?"
+                     r"(Z|[+-]([01][0-9]|2[0-3])(:?[0-5][0-9])?)")
+"""The complete timestamp forms a spec's `timestamp` column accepts: ISO 8601 / RFC 3339 date
+and time to the second (a fraction up to microseconds), `T` or a space between them, and the
+offset, `Z` or +HH:MM (+HHMM, +HH as PostgreSQL writes them). A value without its offset, or
+cut short ("2026-04-27T07:5", which DuckDB's cast reads as 07:05), is not a timestamp."""
+_INT_PATTERN = r"[+-]?[0-9]+"
+_PATTERNS = {"date": DATE_PATTERN, "timestamp": TIMESTAMP_PATTERN, "int": _INT_PATTERN}
+"""What a value of the type looks like as written: DuckDB's casts are lenient (they read
+'1.5' as the integer 2, '2026-4-7' as a date, a truncated time as another time)."""
+_FORMS = {"date": " (YYYY-MM-DD)",
+          "timestamp": " (complete ISO 8601 with offset: YYYY-MM-DDTHH:MM:SS[.ffffff]+HH:MM or Z)"}
+
+
+def typed_value(column: str, column_type: str, strict: bool = False) -> str:
+    """SQL: the raw text of `column` as its type, for the `castable` check and the curated
+    cast alike, so they agree. Surrounding blanks are ignored; a blank value is NULL; text
+    that is not a complete value of the type as written is NULL, or with `strict` an error
+    (the curated cast, after the gate quarantined such rows: never silently NULL)."""
+    c = q(column)
+    if column_type == "string":
+        return c
+    text = f"NULLIF(trim({c}), '')"
+    cast = f"{'CAST' if strict else 'TRY_CAST'}({text} AS {sql_type(column_type)})"
+    pattern = _PATTERNS.get(column_type)
+    if pattern is None:
+        return cast
+    otherwise = (f"error({lit(f'{column}: not a valid {column_type}: ')} || {text})" if strict
+                 else "NULL")
+    return (f"CASE WHEN regexp_full_match({text}, '{pattern}') THEN {cast} "
+            f"WHEN {text} IS NOT NULL THEN {otherwise} END")
+
+
+_BLANK = r"[\t\n\x0b\x0c\r\x1c-\x1f\x85\x{2028}\x{2029}\p{Zs}]"
+"""White space as Python's str.strip (and so stdnum's `compact`) sees it."""
+
+
+@functools.cache
+def _other_digits() -> tuple[str, str]:
+    """(from, to) for SQL translate(): every Unicode decimal digit outside ASCII and the
+    full-width block (mathematical, Arabic-Indic, Devanagari, Thai, ...) to its ASCII
+    digit. Computed once."""
+    source, target = [], []
+    for code in range(0x80, 0x20000):
+        digit = unicodedata.decimal(chr(code), None)
+        if digit is not None and not 0xFF01 <= code <= 0xFF5E:
+            source.append(chr(code))
+            target.append(str(digit))
+    return "".join(source), "".join(target)
+
+
+def identifier_sql(column: str) -> str:
+    """SQL: the identifier in `column` cleared of harmless noise, as python-stdnum's
+    `compact` reads it: Unicode spaces as spaces and surrounding blanks trimmed, NFC,
+    full-width forms (U+FF01-U+FF5E: digits, letters, hyphen) and every Unicode digit as
+    ASCII. Separators inside are kept: a tax code written "01.00.233.488" is still
+    rejected, with a reason.
+
+    Cost (no Python per row): ASCII without a blank at either end, nearly every value, is
+    one length comparison; blanks are regex replacements; only text still not ASCII after
+    them is NFC-normalised and has its full-width forms shifted to ASCII character by
+    character; only digits of other scripts pay for the long translate() (~600 characters,
+    which DuckDB walks per value)."""
+    c = q(column)
+    digits_from, digits_to = _other_digits()
+    blanks = (f"regexp_replace(regexp_replace({c}, '\\p{{Zs}}', ' ', 'g'), "
+              f"'^{_BLANK}+|{_BLANK}+$', '', 'g')")
+    full_width = ("array_to_string(list_transform(string_split(nfc_normalize(x), ''), lambda ch: "
+                  "CASE WHEN unicode(ch) BETWEEN 65281 AND 65374 THEN chr(unicode(ch) - 65248) "
+                  "ELSE ch END), '')")
+    other_digits = (f"list_transform([{full_width}], lambda y: CASE WHEN strlen(y) = length(y) "
+                    f"THEN y ELSE translate(y, {lit(digits_from)}, {lit(digits_to)}) END)[1]")
+    return (f"CASE WHEN strlen({c}) <> length({c}) OR {c}[1] <= ' ' OR {c}[-1] <= ' ' "
+            f"THEN list_transform([{blanks}], lambda x: CASE WHEN strlen(x) = length(x) THEN x "
+            f"ELSE {other_digits} END)[1] ELSE {c} END")
+
+
 @rule("castable", targets="columns")
 def castable(check: Check, ctx: RuleContext) -> list[RowCheck]:
     out = []
     for col in check.target_columns:
         ctype = ctx.spec.column(col).type
-        sql = sql_type(ctype)
-        # DuckDB casts '1.5' to the integer 2: a whole-number column must be written in digits.
-        pattern = {"date": _DATE_PATTERN, "int": _INT_PATTERN}.get(ctype)
-        bad = f"TRY_CAST({q(col)} AS {sql}) IS NULL"
-        if pattern:
-            target = f"trim({q(col)})" if ctype == "int" else q(col)
-            bad = f"({bad} OR NOT regexp_full_match({target}, '{pattern}'))"
         out.append(
             RowCheck(
                 name=_check_name(check, "", col),
                 rule="castable",
                 columns=(col,),
-                bad_when=f"({bad} AND {q(col)} IS NOT NULL AND trim({q(col)}) <> '')",
-                reason=f"'{col}: ' || {shown(col)} || ' is not a valid {ctype}'",
+                bad_when=f"({typed_value(col, ctype)} IS NULL AND {q(col)} IS NOT NULL "
+                         f"AND trim({q(col)}) <> '')",
+                reason=f"'{col}: ' || {shown(col)} || ' is not a valid {ctype}{_FORMS.get(ctype, '')}'",
                 severity=check.severity,
                 description=check.description or f"{col} is a valid {ctype}",
             )
         )
     return out
-
-
-_DATE_PATTERN = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
-_INT_PATTERN = r"[+-]?[0-9]+"
 
 
 def _date_bound(value: object) -> str:
@@ -226,7 +295,7 @@ def date_between(check: Check, ctx: RuleContext) -> list[RowCheck]:
     col = check.column or ""
     lo, hi = check.params.get("min"), check.params.get("max")
     valid = castable(Check(rule="castable", column=col, severity=check.severity), ctx)[0]
-    cast = f"TRY_CAST({q(col)} AS DATE)"
+    cast = typed_value(col, "date")
     conditions = []
     if lo is not None:
         conditions.append(f"{cast} < {_date_bound(lo)}")

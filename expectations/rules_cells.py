@@ -10,7 +10,7 @@ from warehouse.cell_safety import formula_sql
 from warehouse.duck import quote_ident as q
 
 
-@rule("no_formula")
+@rule("no_formula", targets="columns")
 def no_formula(check: Check, ctx: RuleContext) -> list[RowCheck]:
     """Values starting with = + - @ tab or CR. Meant as `severity: warn`: reported per
     owning agency by `lgsp quality`, the row goes on unchanged."""

@@ -318,7 +318,8 @@ def quality(lang: Annotated[str, typer.Option(help="vi or en")] = "vi") -> None:
 
     settings = Settings.from_env()
     for agency, datasets in by_agency(settings, _specs(settings, None), lang).items():
-        table = Table("dataset", "runs", "score", "trend", "failing checks (rows)", title=agency)
+        table = Table("dataset", "runs", "score", "trend", "failing checks (rows)",
+                      "identifiers repaired", title=agency)
         for q in datasets:
             score = "never run" if not q.runs else _score(q.latest_score)
             trend = ""
@@ -326,7 +327,8 @@ def quality(lang: Annotated[str, typer.Option(help="vi or en")] = "vi") -> None:
                 delta = q.latest_score - q.previous_score
                 trend = f"{delta:+.2f}"
             worst = Text(", ".join(f"{n} [{s}] {r:,}" for n, s, r in q.failing_checks[:4]))
-            table.add_row(q.dataset, str(q.runs), score, trend, worst)
+            repaired = ", ".join(f"{c} {n:,}" for c, n in q.repaired_identifiers.items())
+            table.add_row(q.dataset, str(q.runs), score, trend, worst, repaired)
         console.print(table)
 
 

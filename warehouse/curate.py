@@ -1,6 +1,10 @@
 """Raw -> curated row shape, as DuckDB SQL derived from the spec.
 
-Typed columns are cast (the gate has already quarantined values that do not cast), text
+A column marked `normalize: identifier` arrives normalised (the gate's source query does it,
+so the checks see the same value) with its value as delivered in <name>_raw.
+Typed columns are cast by `expectations.rules.typed_value`, the expression the `castable`
+check uses (the gate has already quarantined values that are not complete values of their
+type; one left would fail the cast, never become NULL), text
 marked `normalize: nfc` is NFC-normalised with the value as delivered kept in <name>_raw,
 and every curated row carries the run that published it.
 """
@@ -10,11 +14,13 @@ from __future__ import annotations
 import pyarrow as pa
 
 from catalog.spec import DatasetSpec
-from expectations.rules import COMBINING_MARKS, sql_type
+from expectations.rules import COMBINING_MARKS, typed_value
 from warehouse.duck import quote_ident as q
 from warehouse.duck import quote_literal as lit
 
 RUN_COLUMN = "_run_id"
+RAW_SUFFIX = "_raw"
+"""<name>_raw: a normalised column's value as delivered."""
 INGESTED_COLUMN = "_ingested_at"
 
 _ARROW = {
@@ -28,9 +34,9 @@ _ARROW = {
 
 
 def curated_select(spec: DatasetSpec, run_id: str, lenient: bool = False) -> str:
-    """SELECT list turning raw string columns into curated typed columns. `lenient` uses
-    TRY_CAST (for tombstones, which carry only the key and order column)."""
-    cast = "TRY_CAST" if lenient else "CAST"
+    """SELECT list turning raw string columns into curated typed columns. `lenient` turns a
+    value that is not of its type into NULL instead of an error (for tombstones, which carry
+    only the key and order column)."""
     parts = []
     for col in spec.columns:
         c = q(col.name)
@@ -40,11 +46,14 @@ def curated_select(spec: DatasetSpec, run_id: str, lenient: bool = False) -> str
                      if col.normalize == "nfc" else c)
             parts.append(f"{value} AS {c}")
             if col.normalize == "nfc":
-                parts.append(f"{c} AS {q(col.name + '_raw')}")
+                parts.append(f"{c} AS {q(col.name + RAW_SUFFIX)}")
+            elif col.normalize == "identifier":  # normalised by the gate's source query
+                parts.append(f"{q(col.name + RAW_SUFFIX)} AS {q(col.name + RAW_SUFFIX)}")
         elif col.type == "timestamp":
-            parts.append(f"CAST({cast}({c} AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP) AS {c}")
+            value = typed_value(col.name, col.type, strict=not lenient)
+            parts.append(f"CAST(({value}) AT TIME ZONE 'UTC' AS TIMESTAMP) AS {c}")
         else:
-            parts.append(f"{cast}(NULLIF(trim({c}), '') AS {sql_type(col.type)}) AS {c}")
+            parts.append(f"{typed_value(col.name, col.type, strict=not lenient)} AS {c}")
     parts.append(f"{lit(run_id)} AS {q(RUN_COLUMN)}")
     parts.append(f"CAST(now() AT TIME ZONE 'UTC' AS TIMESTAMP) AS {q(INGESTED_COLUMN)}")
     return ", ".join(parts)
@@ -57,8 +66,8 @@ def curated_arrow_schema(spec: DatasetSpec) -> pa.Schema:
         if col.type == "timestamp":
             arrow_type = pa.timestamp("us")
         fields.append(pa.field(col.name, arrow_type, nullable=True))
-        if col.normalize == "nfc":
-            fields.append(pa.field(col.name + "_raw", pa.string(), nullable=True))
+        if col.normalize is not None:
+            fields.append(pa.field(col.name + RAW_SUFFIX, pa.string(), nullable=True))
     fields.append(pa.field(RUN_COLUMN, pa.string(), nullable=True))
     fields.append(pa.field(INGESTED_COLUMN, pa.timestamp("us"), nullable=True))
     return pa.schema(fields)

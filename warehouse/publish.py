@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from catalog.spec import DatasetSpec
@@ -86,7 +87,7 @@ def _merge_curated(spec: DatasetSpec, settings: Settings, gate: GateResult) -> t
             parts.append(f"SELECT {columns}, true AS _deleted, 1 AS _incoming "
                          f"FROM read_parquet('{Path(gate.staging_dir) / TOMBSTONES_FILE}')")
         sql = _merge_sql(columns, spec.primary_key, order, " UNION ALL ".join(parts),
-                         duck.parquet_source(current) if merging else None)
+                         _current_source(current, schema) if merging else None)
         try:
             if (not merging and gate.deleted_rows == 0 and gate.curated_rows
                     and _unique_keys(staged, spec.primary_key)):
@@ -125,6 +126,24 @@ def _merge_curated(spec: DatasetSpec, settings: Settings, gate: GateResult) -> t
     snapshot = table.current_snapshot()
     total = int(snapshot.summary["total-records"]) if snapshot and snapshot.summary else 0
     return (snapshot.snapshot_id if snapshot else None), total  # type: ignore[return-value]
+
+
+def _current_source(files: list[str], schema: pa.Schema) -> str:
+    """The table's current files as the curated schema: a column added to the spec since
+    they were written (e.g. a new <col>_raw) reads as NULL."""
+    source = duck.parquet_source(files)
+    have: set[str] = set()
+    for path in files:
+        have.update(pq.read_schema(path).names)
+    if all(f.name in have for f in schema):
+        return source
+    cols = ", ".join(q(f.name) if f.name in have else
+                     f"CAST(NULL AS {_DUCK_TYPES[str(f.type)]}) AS {q(f.name)}" for f in schema)
+    return f"(SELECT {cols} FROM {source})"
+
+
+_DUCK_TYPES = {"string": "VARCHAR", "int64": "BIGINT", "double": "DOUBLE", "bool": "BOOLEAN",
+               "date32[day]": "DATE", "timestamp[us]": "TIMESTAMP"}
 
 
 def _merge_sql(columns: str, keys: list[str], order: str, incoming: str,

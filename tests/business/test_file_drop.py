@@ -4,7 +4,11 @@ row, schema drift, streaming, and where each row came from."""
 
 from __future__ import annotations
 
+import csv
+import io
+import re
 import shutil
+import subprocess
 import unicodedata
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +21,7 @@ from connectors.file_drop import MalformedFile
 from connectors.registry import build_connector
 from connectors.state import DatasetState
 from registries.business.drop import NEW_HEADERS, DropFileSpec, csv_bytes, write_atomically
+from registries.business.encoders import tcvn3_bytes
 from registries.business.generator import COLUMNS
 from tests.business.conftest import run_extract, spec_for
 
@@ -133,13 +138,21 @@ MALFORMED = [
     ("ragged.csv", _csv().replace(b"enterprise_code-1,", b""), "ragged.csv: row 3: 11 fields, "
      "the header (row 1) has 12"),
     ("quoting.csv", _csv().replace(b"name-2", b'"name"-2'), "quoting.csv: row 4: bad CSV"),
-    ("truncated.csv", _csv() + b'2001,"unterminated', "truncated.csv: row 5: bad CSV: unexpected "
-     "end of data (unterminated quoted field: file truncated?)"),
+    ("truncated.csv", _csv() + b'2001,"unterminated\r\n', "truncated.csv: row 5: bad CSV: "
+     "unexpected end of data (unterminated quoted field: file truncated?)"),
+    ("cut.csv", _csv() + ",".join(["2001", *(f"v{i}" for i in range(10)),
+                                   "2026-04-27T07:5"]).encode(),
+     "cut.csv: row 5: the last line has no line terminator while the lines before it have one: "
+     "the file looks truncated"),
+    ("cut_tcvn3.csv", _csv(encoding="tcvn3") + tcvn3_bytes("2001,Công ty Thủy sản,v"),
+     "cut_tcvn3.csv: row 5: the last line has no line terminator"),
+    ("cut16.csv", (("\t".join(NEW_HEADERS) + "\r\n" + "\t".join(COLUMNS) + "\r\n" + "x\ty")
+                   .encode("utf-16")), "cut16.csv: row 3: the last line has no line terminator"),
     ("bom.csv", _csv(encoding="utf-8-sig").replace(b"name-1", b"name-\xff1"), "bom.csv: row 3: "
      "starts with a UTF-8 byte-order mark but bytes b'\\xff' at position 36 are not valid UTF-8"),
     ("garbage.csv", _csv().replace(b"name-2", "Công ty Thủy sản Nguyễn".encode() + b"\xe1\xbb"),
      "garbage.csv: row 4: undecodable text: bytes b'\\xe1\\xbb' at position 61 are not UTF-8, and no "
-     "Vietnamese encoding fits"),
+     "Vietnamese encoding recognised with confidence"),
     ("cp1258.csv", _csv(encoding="cp1258").replace(b"name-1", b"name\x81-1"),
      "cp1258.csv: row 3: byte 0x81 at position"),
     ("noheader.csv", b"a,b,c\r\n1,2,3\r\n", "noheader.csv: rows 1-10: no header row found"),
@@ -222,3 +235,63 @@ def test_missing_folder_and_failed_run_leave_no_pending_state(tmp_path, drop):
     with pytest.raises(MalformedFile):
         list(connector.extract(Window(None, datetime.now(UTC)), DatasetState(watermark=None)))
     assert connector.pending_state() == {}
+
+
+# --- encodings of whole files, written by real encoders ------------------------------------
+
+
+def _csv_text(headers, records) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(headers)
+    writer.writerows([r[c] or "" for c in COLUMNS] for r in records)
+    return buffer.getvalue()
+
+
+def _iconv(text: str, target: str) -> bytes:
+    return subprocess.run(["iconv", "-f", "UTF-8", "-t", target], input=text.encode(),
+                          capture_output=True, check=True).stdout
+
+
+def test_nfd_utf8_file_with_punctuation_is_read_as_utf8_not_repaired(tmp_path):
+    """Before: decomposed UTF-8 scored as non-Vietnamese, so the file was "repaired" from
+    TCVN3 and its curly quotes, dashes, ellipsis and superscripts became letters."""
+    names = ["Công Ty “Thủy Sản Nguyễn Văn” — Ấp Chợ…", "Hộ Kinh Doanh ‘Đặng Bùi’ – 25 m²",
+             "Doanh Nghiệp Tư Nhân Hưng Thịnh «Cà Mau»", "Chi Nhánh Đất Mũi • Ngọc Hiển"]
+    records = [{c: f"{c}-{i}" for c in COLUMNS} | {"name": n, "address": f"Số {i}, Đường Lê Lợi"}
+               for i, n in enumerate(names)]
+    folder = tmp_path / "nfd"
+    text = _csv_text(COLUMNS, records)
+    _write(folder, "nfd.csv", unicodedata.normalize("NFD", text).encode("utf-8"))
+    ex = run_extract(spec_for(folder))
+    report = ex.files["nfd.csv"]
+    assert (report["encoding"], report.get("repaired_from")) == ("utf-8", None)
+    assert [unicodedata.normalize("NFC", r["name"]) for r in ex.rows] == names
+
+
+def test_viscii_file_is_read_in_its_own_encoding(drop, tmp_path):
+    """Before: VISCII was taken for TCVN3 with a passing score and read as nonsense."""
+    old = next(s for s in drop.specs if s.encoding == "tcvn3")
+    folder = tmp_path / "viscii"
+    _write(folder, "old_system.csv", _iconv(_csv_text(old.headers, old.records), "VISCII"))
+    ex = run_extract(spec_for(folder))
+    assert ex.files["old_system.csv"]["encoding"] == "viscii"
+    got = [(r["name"], r["address"]) for r in ex.rows]
+    assert got == [(unicodedata.normalize("NFC", r["name"]),
+                    unicodedata.normalize("NFC", r["address"] or "") or None) for r in old.records]
+
+
+def test_a_file_whose_encoding_is_not_recognised_with_confidence_fails_naming_candidates(tmp_path):
+    """Two names that read as Vietnamese in TCVN3 and in VISCII alike: not guessed."""
+    records = [{c: f"{c}-{i}" for c in COLUMNS} | {"name": n}
+               for i, n in enumerate(["Lê Thủy", "Hà Tâm"])]
+    folder = tmp_path / "short"
+    _write(folder, "short.csv", _iconv(_csv_text(COLUMNS, records), "TCVN5712-1"))
+    with pytest.raises(MalformedFile) as err:
+        run_extract(spec_for(folder))
+    message = str(err.value)
+    assert message.startswith("short.csv: row 2: ")
+    assert "no Vietnamese encoding recognised with confidence" in message
+    for name in ("tcvn3", "viscii", "vni", "cp1258"):
+        assert re.search(rf"{name} \d+% of \d+ words", message), message
+    assert "less than the 10% needed to tell them apart" in message

@@ -123,3 +123,25 @@ def test_first_load_with_a_key_twice_is_deduplicated(population_spec, settings,
     assert gate.curated_rows == 3
     assert _count(settings, "SELECT count(*) FROM population") == 2
     assert _count(settings, "SELECT count(*) FROM population WHERE full_name = 'Tên Cũ'") == 0
+
+
+def test_a_table_written_before_identifier_normalisation_merges_on(population_spec, settings,
+                                                                  raw_run_factory):
+    """Day two on an existing home: the table has no personal_id_raw yet (the spec gained
+    `normalize: identifier`); the next run merges, old rows get NULL there, new rows their
+    value as delivered, and the noisy key matches the clean one already published."""
+    assert population_spec.column("personal_id").normalize == "identifier"
+    before = population_spec.model_copy(update={"columns": [
+        c.model_copy(update={"normalize": None}) if c.name == "personal_id" else c
+        for c in population_spec.columns]})
+    other = person()
+    _publish(before, settings, raw_run_factory, [GOOD, other])
+    moved = {**GOOD, "personal_id": GOOD["personal_id"] + "\u00a0",
+             "residence_commune_code": "31825", "residence_code_era": "2025",
+             "updated_at": "2026-11-10T00:00:00Z"}
+    _, gate, result = _publish(population_spec, settings, raw_run_factory, [moved])
+    assert (result.published_rows, result.curated_rows_total) == (1, 2)
+    assert gate.normalised_identifiers["personal_id"] == 1
+    rows = dict(curated_connection(settings).execute(
+        "SELECT personal_id, personal_id_raw FROM population").fetchall())
+    assert rows == {GOOD["personal_id"]: GOOD["personal_id"] + "\u00a0", other["personal_id"]: None}
