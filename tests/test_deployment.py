@@ -12,6 +12,7 @@ reported as skipped where none is.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -166,7 +167,14 @@ def test_lgsp_services_are_built_here_and_wired_to_their_backends():
         api_command = services["airflow-apiserver"]["command"]
         assert api.hostname == "airflow-apiserver"
         assert str(api.port) == api_command[api_command.index("--port") + 1]
-        assert env["AIRFLOW__CORE__DAGS_FOLDER"] == "/app/dags"  # the Dockerfile's WORKDIR /app
+        # One generated DAG file per spec, written by the bundle into the shared volume from
+        # the specs the image ships (the Dockerfile's WORKDIR /app).
+        dags = env["AIRFLOW__CORE__DAGS_FOLDER"]
+        assert dags.startswith("/data/")
+        (bundle,) = json.loads(env["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"])
+        assert bundle["classpath"] == "lgsp.dag_bundle.SpecDagBundle"
+        assert bundle["kwargs"]["path"] == dags
+        assert bundle["kwargs"]["specs_dir"] == "/app/catalog/datasets"
         assert env["LGSP_HOME"].startswith("/data/") and "lgsp-data:/data" in service["volumes"]
     dockerfile = (PROJECT_ROOT / "Dockerfile").read_text("utf-8")
     assert "WORKDIR /app" in dockerfile and "uv sync --frozen" in dockerfile
