@@ -34,12 +34,17 @@ EXTRACT_GRACE = timedelta(minutes=5)
 deadline fires first, with a message naming the source and the limit."""
 
 
+RELEASE_LOCK_TIMEOUT = timedelta(minutes=5)
+"""The teardown that frees the run lock is one UPDATE in the catalog database."""
+
+
 def task_timeouts(spec: DatasetSpec) -> dict[str, timedelta]:
     """Airflow `execution_timeout` per task, from the spec's `source.limits.run_seconds`:
     no task of a dataset's DAG may hang (a registry sending a byte a second, a stuck
     database) longer than a whole extract may take."""
     run = timedelta(seconds=spec.source.limits.run_seconds)
-    return {"extract": run + EXTRACT_GRACE, "validate": run, "publish": run, "data_docs": run}
+    return {"extract": run + EXTRACT_GRACE, "validate": run, "publish": run, "data_docs": run,
+            "release_lock": RELEASE_LOCK_TIMEOUT}
 
 
 def _asset(dataset_id: str) -> Any:
@@ -144,7 +149,8 @@ def build_dag(spec: DatasetSpec) -> Any:
         gate = validate(run_path)
         published = publish(run_path, gate)
         gate >> data_docs(run_path)
-        published >> release_lock()  # a teardown: runs however publish ended
+        # a teardown: runs however publish ended
+        published >> release_lock.override(execution_timeout=timeouts["release_lock"])()
     return dag
 
 

@@ -103,7 +103,7 @@ def test_every_task_times_out_after_the_specs_run_deadline(parsed):
         run = spec.source.limits.run_seconds
         timeouts = parsed["dags"][f"lgsp_{spec.id}"]["timeouts"]
         assert timeouts == {"extract": run + 300, "validate": run, "publish": run,
-                            "data_docs": run}
+                            "data_docs": run, "release_lock": 300}
 
 
 def test_derived_datasets_run_when_any_input_publishes(parsed):
