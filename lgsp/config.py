@@ -22,6 +22,9 @@ class Settings:
     specs_dir: Path
     catalog_uri: str | None = None
     """SQLAlchemy URI of the Iceberg SQL catalog; default: SQLite file under home."""
+    control_uri: str | None = None
+    """SQLAlchemy URI of the control database (catalogue, clients, grants, audit);
+    default: SQLite file under home (LGSP_CONTROL_DB_URI for PostgreSQL)."""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -31,6 +34,7 @@ class Settings:
             home=home,
             specs_dir=specs.resolve(),
             catalog_uri=os.environ.get("LGSP_CATALOG_URI") or None,
+            control_uri=os.environ.get("LGSP_CONTROL_DB_URI") or None,
         )
 
     @property
@@ -61,6 +65,15 @@ class Settings:
     def duckdb_temp_dir(self) -> Path:
         """Where DuckDB spills joins, sorts and windows beyond its memory limit."""
         return self.home / "tmp" / "duckdb"
+
+    @property
+    def control_db_uri(self) -> str:
+        return self.control_uri or f"sqlite:///{self.home / 'control.db'}"
+
+    @property
+    def opendata_dir(self) -> Path:
+        """Open-data export files, per dataset and snapshot."""
+        return self.home / "opendata"
 
     @property
     def iceberg_catalog_uri(self) -> str:
