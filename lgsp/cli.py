@@ -104,6 +104,7 @@ def run(
     else:
         go()
 
+    _refresh_open_data(settings, chosen, summaries)
     if summaries:
         with console.status("rendering Great Expectations Data Docs"):
             docs = pipeline.data_docs(settings, [(s.dataset, s.run_id) for s in summaries])
@@ -120,6 +121,28 @@ def run(
         console.print(f"[red]{dataset} failed:[/red] {message}")
     if failures or any(s.blocked for s in summaries):
         raise typer.Exit(1)
+
+
+def _refresh_open_data(settings: Settings, chosen, summaries) -> None:  # type: ignore[no-untyped-def]
+    """Catalogue and open-data exports of each published dataset; a refused or failed
+    export is reported, never unpublishes (the run's exit code is the pipeline's)."""
+    from opendata.refresh import refresh_dataset
+
+    published = {s.dataset for s in summaries if not s.blocked}
+    for spec in chosen:
+        if spec.id not in published:
+            continue
+        try:
+            with console.status(f"{spec.id}: catalogue and open-data exports"):
+                outcome = refresh_dataset(spec, settings)
+        except Exception as exc:  # noqa: BLE001 - reported; the publish stands
+            console.print(f"[red]{spec.id}: open-data export failed:[/red] {exc}")
+            continue
+        if outcome.status == "exported":
+            console.print(f"open data: [cyan]{spec.id}[/cyan] {outcome.message} "
+                          f"(snapshot {outcome.snapshot_id})")
+        elif outcome.status == "refused":
+            console.print(f"[red]open data refused:[/red] {outcome.message}", soft_wrap=True)
 
 
 @app.command()

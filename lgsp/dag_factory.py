@@ -99,6 +99,46 @@ def build_dag(spec: DatasetSpec) -> Any:
     return dag
 
 
+def build_opendata_dag(spec: DatasetSpec) -> Any:
+    """Catalogue and open-data exports of one open dataset, run when its curated Asset is
+    updated (each publish)."""
+    from airflow.sdk import DAG, task
+
+    with DAG(
+        dag_id=f"lgsp_opendata_{spec.id}",
+        description=f"Open-data exports: {spec.title.en}",
+        schedule=[_asset(spec.id)],
+        start_date=datetime(2026, 1, 1),
+        catchup=False,
+        max_active_runs=1,
+        tags=["lgsp", "opendata", f"dataset:{spec.id}"],
+        default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
+        doc_md=f"Exports of **{spec.title.en}** in every format, after each publish.",
+    ) as dag:
+
+        @task(task_id="export")
+        def export() -> dict[str, Any]:
+            from dataclasses import asdict
+
+            from airflow.sdk.exceptions import AirflowFailException
+
+            from catalog.spec import get_spec
+            from opendata.refresh import refresh_dataset
+
+            settings = Settings.from_env()
+            outcome = refresh_dataset(get_spec(spec.id, settings.specs_dir), settings)
+            if outcome.status == "refused":
+                raise AirflowFailException(outcome.message)  # retrying cannot fix a spec
+            return asdict(outcome)
+
+        export()
+    return dag
+
+
 def build_dags(settings: Settings | None = None) -> dict[str, Any]:
     settings = settings or Settings.from_env()
-    return {f"lgsp_{spec.id}": build_dag(spec) for spec in load_specs(settings.specs_dir)}
+    specs = load_specs(settings.specs_dir)
+    dags = {f"lgsp_{spec.id}": build_dag(spec) for spec in specs}
+    dags.update({f"lgsp_opendata_{spec.id}": build_opendata_dag(spec)
+                 for spec in specs if spec.open_data})
+    return dags
