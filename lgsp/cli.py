@@ -5,6 +5,7 @@
     lgsp registries   serve the simulated registries in the foreground
     lgsp airflow      Airflow on the embedded defaults: `standalone`, `test DAG_ID`, or any args
     lgsp query SQL    query the curated tables with DuckDB (each dataset is a view)
+    lgsp serve        serve open data (CKAN Action API, downloads) on 127.0.0.1
 """
 
 from __future__ import annotations
@@ -162,6 +163,22 @@ def registries(
                 time.sleep(3600)
         except KeyboardInterrupt:
             pass
+
+
+@app.command()
+def serve(
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
+    workers: Annotated[int, typer.Option(help="worker processes")] = 2,
+) -> None:
+    """Serve the ASGI application (open data: CKAN Action API under /api/3/action/,
+    downloads under /download/) with granian, until Ctrl-C."""
+    from server.run import serve as run_server
+
+    settings = Settings.from_env()
+    console.print(f"serving [cyan]http://{host}:{port}/api/3/action/package_list[/cyan] "
+                  f"({workers} workers, home {settings.home})")
+    run_server(settings, host=host, port=port, workers=workers)
 
 
 @app.command()

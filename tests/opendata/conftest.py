@@ -46,3 +46,58 @@ def business_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Publishe
             os.environ.pop("LGSP_HOME", None)
         else:
             os.environ["LGSP_HOME"] = old
+
+
+@dataclass
+class LiveServer:
+    url: str
+    published: Published
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def live_server(business_home: Published) -> Iterator[LiveServer]:
+    """`lgsp serve` in its own process (granian, 2 workers) over the published home, after
+    the post-publish refresh `lgsp run` does (catalogue + exports)."""
+    import subprocess
+    import sys
+    import time
+
+    import requests
+
+    from opendata.refresh import refresh_dataset
+
+    outcome = refresh_dataset(business_home.spec, business_home.settings)
+    assert outcome.status == "exported", outcome.message
+    port = _free_port()
+    env = {**os.environ, "LGSP_HOME": str(business_home.settings.home)}
+    proc = subprocess.Popen([sys.executable, "-m", "lgsp", "serve", "--port", str(port),
+                             "--workers", "2"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(240):
+            if proc.poll() is not None:
+                raise RuntimeError(f"lgsp serve exited: {proc.stdout.read()[-3000:]}")  # type: ignore[union-attr]
+            try:
+                if requests.get(f"{url}/healthz", timeout=2).ok:
+                    break
+            except requests.RequestException:
+                time.sleep(0.25)
+        else:
+            raise RuntimeError("lgsp serve did not answer within 60 s")
+        yield LiveServer(url, business_home)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
