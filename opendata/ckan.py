@@ -1,4 +1,5 @@
-"""CKAN-compatible Action API (`/api/3/action/<name>`), GET with query parameters or POST
+"""CKAN-compatible Action API (`/api/3/action/<name>`, and `/api/action/<name>`
+as CKAN also answers and ckanapi calls), GET with query parameters or POST
 with a JSON body, answered in CKAN's envelope (`help`, `success`, `result` | `error`) and
 error shapes (404 "Not Found Error", 409 "Validation Error" {param: [msg]} and "Search Query
 Error", 400 for an unknown action), so CKAN clients and harvesters read it as CKAN.
@@ -300,6 +301,7 @@ def _envelope(request: Request, action: str, status: int, **body: Any) -> JSONRe
 
 
 @router.api_route("/api/3/action/{action}", methods=["GET", "POST"])
+@router.api_route("/api/action/{action}", methods=["GET", "POST"], include_in_schema=False)
 async def action_endpoint(request: Request, action: str) -> JSONResponse:
     if action not in ACTIONS:
         return _envelope(request, action, 400, success=False, error={
