@@ -1,4 +1,4 @@
-"""The one ASGI application: open data (downloads, CKAN Action API) now; the agency API
+"""The one ASGI application: open data (downloads, CKAN Action API, DCAT-AP) now; the agency API
 (api/) and the portal (portal/) mount their routers here in their own issues.
 
 `create_app(settings)` builds it; `app` is the module-level instance production servers
@@ -14,7 +14,7 @@ from lgsp.config import Settings
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    from opendata import ckan, downloads
+    from opendata import ckan, dcat, downloads
 
     settings = settings or Settings.from_env()
     db.engine(settings)  # migrate before the first request
@@ -28,6 +28,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(downloads.router)
     app.include_router(ckan.router)
+    app.include_router(dcat.router)
     return app
 
 
