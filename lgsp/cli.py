@@ -127,23 +127,24 @@ def run(
 def _refresh_open_data(settings: Settings, chosen, summaries) -> None:  # type: ignore[no-untyped-def]
     """Catalogue and open-data exports of each published dataset; a refused or failed
     export is reported, never unpublishes (the run's exit code is the pipeline's)."""
-    from opendata.refresh import refresh_dataset
+    from opendata.refresh import refresh_after_publish
 
     published = {s.dataset for s in summaries if not s.blocked}
     for spec in chosen:
         if spec.id not in published:
             continue
         try:
-            with console.status(f"{spec.id}: catalogue and open-data exports"):
-                outcome = refresh_dataset(spec, settings)
+            with console.status(f"{spec.id}: catalogue, open-data exports and indicators"):
+                outcomes = refresh_after_publish(spec, settings)
         except Exception as exc:  # noqa: BLE001 - reported; the publish stands
             console.print(f"[red]{spec.id}: open-data export failed:[/red] {exc}")
             continue
-        if outcome.status == "exported":
-            console.print(f"open data: [cyan]{spec.id}[/cyan] {outcome.message} "
-                          f"(snapshot {outcome.snapshot_id})")
-        elif outcome.status == "refused":
-            console.print(f"[red]open data refused:[/red] {outcome.message}", soft_wrap=True)
+        for outcome in outcomes:
+            if outcome.status == "exported":
+                console.print(f"open data: [cyan]{outcome.dataset}[/cyan] {outcome.message} "
+                              f"(snapshot {outcome.snapshot_id})")
+            elif outcome.status == "refused":
+                console.print(f"[red]open data refused:[/red] {outcome.message}", soft_wrap=True)
 
 
 @app.command()

@@ -100,8 +100,8 @@ def build_dag(spec: DatasetSpec) -> Any:
 
 
 def build_opendata_dag(spec: DatasetSpec) -> Any:
-    """Catalogue and open-data exports of one open dataset, run when its curated Asset is
-    updated (each publish)."""
+    """Catalogue, open-data exports and open indicators of one dataset, run when its curated
+    Asset is updated (each publish)."""
     from airflow.sdk import DAG, task
 
     with DAG(
@@ -123,13 +123,14 @@ def build_opendata_dag(spec: DatasetSpec) -> Any:
             from airflow.sdk.exceptions import AirflowFailException
 
             from catalog.spec import get_spec
-            from opendata.refresh import refresh_dataset
+            from opendata.refresh import refresh_after_publish
 
             settings = Settings.from_env()
-            outcome = refresh_dataset(get_spec(spec.id, settings.specs_dir), settings)
-            if outcome.status == "refused":
-                raise AirflowFailException(outcome.message)  # retrying cannot fix a spec
-            return asdict(outcome)
+            outcomes = refresh_after_publish(get_spec(spec.id, settings.specs_dir), settings)
+            refused = [o.message for o in outcomes if o.status == "refused"]
+            if refused:
+                raise AirflowFailException("; ".join(refused))  # retrying cannot fix a spec
+            return {"outcomes": [asdict(o) for o in outcomes]}
 
         export()
     return dag
@@ -139,6 +140,9 @@ def build_dags(settings: Settings | None = None) -> dict[str, Any]:
     settings = settings or Settings.from_env()
     specs = load_specs(settings.specs_dir)
     dags = {f"lgsp_{spec.id}": build_dag(spec) for spec in specs}
+    from opendata.indicator_files import indicator_sources
+
+    sources = indicator_sources()
     dags.update({f"lgsp_opendata_{spec.id}": build_opendata_dag(spec)
-                 for spec in specs if spec.open_data})
+                 for spec in specs if spec.open_data or spec.id in sources})
     return dags

@@ -89,6 +89,29 @@ def open_columns(spec: DatasetSpec) -> list[Column]:
     return columns
 
 
+def check_indicator_dimension(source: DatasetSpec, column: str, role: str, coarsened: bool) -> None:
+    """May `column` of `source` group an open indicator? The row dimension's values are
+    published as they are, so it must be public. A column dimension may also be internal or
+    personal when `coarsened` (a closed list of categories, or age groups): only counts per
+    category leave. Sensitive-personal columns never group anything."""
+    try:
+        col = source.column(column)
+    except KeyError:
+        raise ClassificationError(f"indicator over {source.id}: no column {column!r}") from None
+    if col.classification == "sensitive-personal":
+        raise ClassificationError(
+            f"indicator over {source.id}: column {column!r} is sensitive-personal and may not "
+            "group open data")
+    if role == "row" and not may_leave(col):
+        raise ClassificationError(
+            f"indicator over {source.id}: row dimension {column!r} is {col.classification}; "
+            "its values would be published as they are")
+    if role == "column" and not may_leave(col) and not coarsened:
+        raise ClassificationError(
+            f"indicator over {source.id}: column {column!r} is {col.classification}; group it "
+            "by a closed list of categories or age groups")
+
+
 def closed_columns(spec: DatasetSpec) -> list[str]:
     return [c.name for c in spec.columns if not may_leave(c)]
 

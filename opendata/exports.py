@@ -104,11 +104,20 @@ def current_snapshot(settings: Settings, dataset: str) -> tuple[int, datetime, l
 def export_dataset(spec: DatasetSpec, settings: Settings, keep: int | None = None,
                    formats: list[str] | None = None) -> ExportManifest:
     """Export the current snapshot of an open dataset (see the module docstring)."""
-    columns = open_columns(spec)  # refuses a dataset that is not open data
+    open_columns(spec)  # refuses a dataset that is not open data
     found = current_snapshot(settings, spec.id)
     if found is None:
         raise NothingToExport(f"{spec.id}: nothing published yet, nothing to export")
     snapshot_id, snapshot_at, files = found
+    return export_files(spec, settings, snapshot_id, snapshot_at, files, keep, formats)
+
+
+def export_files(spec: DatasetSpec, settings: Settings, snapshot_id: int, snapshot_at: datetime,
+                 files: list[str], keep: int | None = None, formats: list[str] | None = None
+                 ) -> ExportManifest:
+    """Export the rows in these Parquet files as `spec`'s open data, version `snapshot_id`
+    (a curated snapshot, or the snapshot an indicator was computed from)."""
+    columns = open_columns(spec)
     root = dataset_dir(settings, spec.id)
     final = root / str(snapshot_id)
     catalogue.sync_dataset(spec, settings)

@@ -1,7 +1,8 @@
 """Small-count suppression of a two-way table of counts published with its margins (row
 totals, column totals, grand total).
 
-- Primary: a cell with 0 < count < threshold is suppressed.
+- Primary: a cell with 0 < count < threshold is suppressed; so is a margin (row or column
+  total, grand total) under the threshold.
 - Secondary: more cells (the smallest positive ones in the same row or column) are
   suppressed until no suppressed cell can be recovered from what is published. "Recovered"
   is decided by an audit that does what an attacker would: for every suppressed cell, the
@@ -56,11 +57,41 @@ class SuppressedTable:
         return sum(self.counts.values())
 
 
+def _rectangle_protected(t: SuppressedTable) -> set[Cell]:
+    """Hidden cells proven to vary by a rectangle of hidden cells (r,c) (r,c2) (r2,c) (r2,c2):
+    adding 1 to (r,c) and (r2,c2) and taking 1 from the other two keeps every published
+    number, so if those two are at least 1 (or, the other way, (r,c) and (r2,c2) are), the
+    cell's range is at least 1. A cheap proof that spares most linear programs."""
+    by_row: dict[Row, set[Col]] = {}
+    by_col: dict[Col, set[Row]] = {}
+    for r, c in t.suppressed:
+        by_row.setdefault(r, set()).add(c)
+        by_col.setdefault(c, set()).add(r)
+    v = t.counts
+    safe = set()
+    for r, c in t.suppressed:
+        found = False
+        for r2 in by_col[c]:
+            if r2 == r or found:
+                continue
+            for c2 in by_row[r] & by_row[r2]:
+                if c2 == c:
+                    continue
+                if (v.get((r, c2), 0) >= 1 and v.get((r2, c), 0) >= 1) or \
+                        (v.get((r, c), 0) >= 1 and v.get((r2, c2), 0) >= 1):
+                    found = True
+                    break
+        if found:
+            safe.add((r, c))
+    return safe
+
+
 def exposed_cells(t: SuppressedTable) -> list[Cell]:
     """Suppressed cells whose value the published numbers pin down (range under 1)."""
     hidden = sorted(t.suppressed, key=repr)
     if not hidden:
         return []
+    proven = _rectangle_protected(t)
     hidden_rows = sorted(t.row_margins_hidden, key=repr)
     hidden_cols = sorted(t.col_margins_hidden, key=repr)
     index = {("cell", cell): i for i, cell in enumerate(hidden)}
@@ -116,11 +147,15 @@ def exposed_cells(t: SuppressedTable) -> list[Cell]:
             a_eq.append(coef)
             b_eq.append(t.grand_total - known)
     exposed = []
+    matrix = np.array(a_eq) if a_eq else None
+    rhs = np.array(b_eq) if b_eq else None
     for cell in hidden:
+        if cell in proven:
+            continue
         i = index[("cell", cell)]
         objective = np.zeros(n)
         objective[i] = 1
-        eq = {"A_eq": np.array(a_eq), "b_eq": np.array(b_eq)} if a_eq else {}
+        eq = {"A_eq": matrix, "b_eq": rhs} if a_eq else {}
         low = linprog(objective, bounds=(0, None), method="highs", **eq)
         high = linprog(-objective, bounds=(0, None), method="highs", **eq)
         if low.status != 0 or high.status not in (0, 3):  # 3: unbounded above, protected
@@ -135,12 +170,14 @@ def _extra_cell(t: SuppressedTable, cell: Cell) -> Cell | None:
     cell whose row and column already hold suppressions, which protects more)."""
     r, c = cell
     candidates = [(r, c2) for c2 in t.cols if c2 != c] + [(r2, c) for r2 in t.rows if r2 != r]
-    candidates = [x for x in candidates if x not in t.suppressed and t.counts.get(x, 0) > 0]
+    candidates = [x for x in candidates if x not in t.suppressed and t.counts.get(x, 0) > 0] or \
+        [x for x in candidates if x not in t.suppressed]  # a zero helps when nothing else can
     if not candidates:
         return None
     rows_hit = {x[0] for x in t.suppressed}
     cols_hit = {x[1] for x in t.suppressed}
-    return min(candidates, key=lambda x: (t.counts[x], -((x[0] in rows_hit) + (x[1] in cols_hit)),
+    return min(candidates, key=lambda x: (t.counts.get(x, 0),
+                                          -((x[0] in rows_hit) + (x[1] in cols_hit)),
                                            repr(x)))
 
 
@@ -150,6 +187,10 @@ def suppress(counts: dict[Cell, int], rows: list[Row], cols: list[Col], threshol
         raise ValueError("threshold must be at least 1")
     t = SuppressedTable(list(rows), list(cols), dict(counts), threshold)
     t.primary = {cell for cell, v in counts.items() if 0 < v < threshold}
+    # A margin is a count too: a small row or column total is hidden as well.
+    t.row_margins_hidden = {r for r in t.rows if 0 < t.row_total(r) < threshold}
+    t.col_margins_hidden = {c for c in t.cols if 0 < t.col_total(c) < threshold}
+    t.grand_hidden = 0 < t.grand_total < threshold
     # Secondary, cheap pass first: no row or column with exactly one suppressed cell.
     changed = True
     while changed:
@@ -170,20 +211,36 @@ def suppress(counts: dict[Cell, int], rows: list[Row], cols: list[Col], threshol
                         changed = True
     # Then the audit: protect whatever an attacker could still pin down.
     while exposed := exposed_cells(t):
-        cell = exposed[0]
-        extra = _extra_cell(t, cell)
-        if extra is not None:
-            t.secondary.add(extra)
-        elif cell[0] not in t.row_margins_hidden:
-            t.row_margins_hidden.add(cell[0])
-        elif cell[1] not in t.col_margins_hidden:
-            t.col_margins_hidden.add(cell[1])
-        elif not t.grand_hidden:
-            t.grand_hidden = True
-        else:  # nothing left to hide around it: hide every cell of its row and column
-            t.secondary.update(x for x in t.counts if (x[0] == cell[0] or x[1] == cell[1])
-                               and t.counts[x] > 0 and x not in t.suppressed)
-            if not [x for x in exposed_cells(t) if x == cell]:
+        touched: set[Hashable] = set()
+        for cell in exposed:  # one fix per row/column per pass, then audit again
+            if ("r", cell[0]) in touched or ("c", cell[1]) in touched:
                 continue
-            raise RuntimeError(f"cannot protect cell {cell!r}")
+            touched |= {("r", cell[0]), ("c", cell[1])}
+            _protect(t, cell)
     return t
+
+
+def _protect(t: SuppressedTable, cell: Cell) -> None:
+    """Hide one more thing around an exposed cell: a cell of its row or column; else its
+    row's margin with another row's (so the grand total cannot give it back); else the same
+    for its column; else the grand total; else its whole row and column."""
+    extra = _extra_cell(t, cell)
+    if extra is not None:
+        t.secondary.add(extra)
+        return
+    for hidden, every, key, total in (
+            (t.row_margins_hidden, t.rows, cell[0], t.row_total),
+            (t.col_margins_hidden, t.cols, cell[1], t.col_total)):
+        if key not in hidden:
+            hidden.add(key)
+            others = [m for m in every if m not in hidden]
+            if len(hidden) == 1 and others:
+                hidden.add(min(others, key=lambda m: (total(m), repr(m))))
+            return
+    if not t.grand_hidden:
+        t.grand_hidden = True
+        return
+    rest = {x for x in t.counts if (x[0] == cell[0] or x[1] == cell[1]) and x not in t.suppressed}
+    if not rest:
+        raise RuntimeError(f"cannot protect cell {cell!r}")
+    t.secondary.update(rest)

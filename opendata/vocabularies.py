@@ -25,6 +25,9 @@ THEMES = {
     "insurance_members": "HEAL",
     "person_linked": "SOCI",
     "gaps": "SOCI",
+    "population_by_commune_sex_age": "SOCI",
+    "enterprises_by_commune_status": "ECON",
+    "children_without_card_by_commune": "HEAL",
 }
 THEME_TITLES = {
     "ECON": ("Kinh tế và tài chính", "Economy and finance"),

@@ -65,17 +65,17 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def live_server(business_home: Published) -> Iterator[LiveServer]:
     """`lgsp serve` in its own process (granian, 2 workers) over the published home, after
-    the post-publish refresh `lgsp run` does (catalogue + exports)."""
+    the post-publish refresh `lgsp run` does (catalogue, exports, the indicator over it)."""
     import subprocess
     import sys
     import time
 
     import requests
 
-    from opendata.refresh import refresh_dataset
+    from opendata.refresh import refresh_after_publish
 
-    outcome = refresh_dataset(business_home.spec, business_home.settings)
-    assert outcome.status == "exported", outcome.message
+    outcomes = refresh_after_publish(business_home.spec, business_home.settings)
+    assert [o.status for o in outcomes] == ["exported", "exported"], outcomes  # + its indicator
     port = _free_port()
     env = {**os.environ, "LGSP_HOME": str(business_home.settings.home)}
     proc = subprocess.Popen([sys.executable, "-m", "lgsp", "serve", "--port", str(port),

@@ -2,7 +2,8 @@
 `lgsp serve` in its own process. Expected values come from the spec files (read as YAML
 here) and from the export files themselves (read with the csv module), not from the code
 under test. The catalogue holds the two open specs: the business registry (published and
-exported) and the land parcels (catalogued, not published in this test)."""
+exported) and the land parcels (catalogued, not published in this test), and the open
+indicator computed from the business registry."""
 
 from __future__ import annotations
 
@@ -16,12 +17,15 @@ import requests
 import yaml
 
 from catalog.spec import DATASETS_DIR
+from opendata.indicator_files import SPECS_DIR
 from tests.opendata.conftest import LiveServer
 
 BUSINESS = yaml.safe_load((DATASETS_DIR / "business_registry.yaml").read_text("utf-8"))
 LAND = yaml.safe_load((DATASETS_DIR / "land_parcels.yaml").read_text("utf-8"))
-OPEN_IDS = sorted(p.stem for p in DATASETS_DIR.glob("*.yaml")
-                  if yaml.safe_load(p.read_text("utf-8")).get("open_data"))
+INDICATOR = yaml.safe_load((SPECS_DIR / "enterprises_by_commune_status.yaml").read_text("utf-8"))
+OPEN_IDS = sorted([p.stem for p in DATASETS_DIR.glob("*.yaml")
+                   if yaml.safe_load(p.read_text("utf-8")).get("open_data")] + [INDICATOR["id"]])
+"""The open specs and the one indicator whose source (the business registry) is published."""
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +53,11 @@ def test_status_and_lists(ckan: ckanapi.RemoteCKAN) -> None:
     orgs = ckan.action.organization_list(all_fields=True)
     assert sorted(o["title"] for o in orgs) == sorted(
         [BUSINESS["owner"]["agency"]["vi"], LAND["owner"]["agency"]["vi"]])
-    assert all(o["package_count"] == 1 for o in orgs)
+    counts = {o["title"]: o["package_count"] for o in orgs}
+    assert counts == {BUSINESS["owner"]["agency"]["vi"]: 2, LAND["owner"]["agency"]["vi"]: 1}
     assert sorted(ckan.action.group_list()) == ["econ", "regi"]
-    assert ckan.action.tag_list() == sorted(set(BUSINESS["keywords"]) | set(LAND["keywords"]))
+    assert ckan.action.tag_list() == sorted(
+        set(BUSINESS["keywords"]) | set(LAND["keywords"]) | set(INDICATOR["keywords"]))
     assert ckan.action.tag_list(query="đất") == sorted(t for t in LAND["keywords"] if "đất" in t)
 
 
@@ -80,30 +86,33 @@ def test_package_search_q_fq_facets_paging_sort(ckan: ckanapi.RemoteCKAN,
     everything = ckan.action.package_search()
     assert everything["count"] == len(OPEN_IDS)
     # Vietnamese with and without diacritics, and column names.
-    for q in ("doanh nghiệp", "doanh nghiep", "DOANH NGHIEP", "sector_code"):
+    for q in ("doanh nghiệp", "doanh nghiep", "DOANH NGHIEP"):
         found = ckan.action.package_search(q=q)
-        assert [p["name"] for p in found["results"]] == ["business_registry"], q
+        assert sorted(p["name"] for p in found["results"]) == [
+            "business_registry", "enterprises_by_commune_status"], q
+    assert [p["name"] for p in ckan.action.package_search(q="sector_code")["results"]] == [
+        "business_registry"]  # column names are searched too
     assert [p["name"] for p in ckan.action.package_search(q="thua dat")["results"]] == ["land_parcels"]
     assert ckan.action.package_search(q="doanh nghiep thua dat")["count"] == 0  # words AND-ed
     org = ckan.action.package_show(id="land_parcels")["owner_org"]
     by_org = ckan.action.package_search(fq=f"organization:{org}")
     assert [p["name"] for p in by_org["results"]] == ["land_parcels"]
-    assert ckan.action.package_search(fq=f"-organization:{org}")["count"] == 1
-    assert [p["name"] for p in ckan.action.package_search(fq="res_format:CSV")["results"]] == [
-        "business_registry"]
+    assert ckan.action.package_search(fq=f"-organization:{org}")["count"] == 2
+    assert sorted(p["name"] for p in ckan.action.package_search(fq="res_format:CSV")["results"]) == [
+        "business_registry", "enterprises_by_commune_status"]
     assert ckan.action.package_search(fq='tags:"đất đai" groups:regi')["count"] == 1
     faceted = ckan.action.package_search(**{"facet.field": ["organization", "res_format"],
                                             "facet.limit": 1})
-    assert sum(faceted["facets"]["organization"].values()) == 1  # limited to one entry
+    assert len(faceted["facets"]["organization"]) == 1  # limited to one entry
     full = ckan_get.action.package_search(**{"facet.field": '["organization","groups"]'})
-    assert full["facets"]["groups"] == {"econ": 1, "regi": 1}
+    assert full["facets"]["groups"] == {"econ": 2, "regi": 1}
     assert {i["display_name"] for i in full["search_facets"]["organization"]["items"]} == {
         BUSINESS["owner"]["agency"]["vi"], LAND["owner"]["agency"]["vi"]}
     asc = [p["name"] for p in ckan.action.package_search(sort="name asc")["results"]]
     desc = [p["name"] for p in ckan.action.package_search(sort="name desc")["results"]]
     assert asc == sorted(OPEN_IDS) and desc == asc[::-1]
     page = ckan.action.package_search(sort="name asc", rows=1, start=1)
-    assert page["count"] == 2 and [p["name"] for p in page["results"]] == asc[1:2]
+    assert page["count"] == 3 and [p["name"] for p in page["results"]] == asc[1:2]
 
 
 def test_ckan_error_shapes(ckan: ckanapi.RemoteCKAN, ckan_get: ckanapi.RemoteCKAN,
@@ -137,7 +146,8 @@ def test_organization_show_with_datasets(ckan: ckanapi.RemoteCKAN) -> None:
     org = ckan.action.package_show(id="business_registry")["owner_org"]
     shown = ckan.action.organization_show(id=org, include_datasets=True)
     assert shown["title"] == BUSINESS["owner"]["agency"]["vi"]
-    assert [p["name"] for p in shown["packages"]] == ["business_registry"]
+    assert [p["name"] for p in shown["packages"]] == ["business_registry",
+                                                       "enterprises_by_commune_status"]
 
 
 def test_datastore_search(ckan: ckanapi.RemoteCKAN, ckan_get: ckanapi.RemoteCKAN,

@@ -1,5 +1,6 @@
-"""`lgsp run` exports each published open dataset after publishing (the post-publish step):
-the files and the catalogue's distributions are there when the command returns."""
+"""`lgsp run` exports each published open dataset after publishing (the post-publish step),
+and the open indicators computed from it: the files and the catalogue's distributions are
+there when the command returns."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ def test_lgsp_run_exports_open_datasets(tmp_path, monkeypatch) -> None:  # type:
     result = _lgsp(["run", "business_registry", "--size", "20000"], home)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     assert "open data: business_registry 6 files" in result.stdout
+    assert "open data: enterprises_by_commune_status 6 files" in result.stdout
     monkeypatch.setenv("LGSP_HOME", str(home))
     settings = Settings.from_env()
     dists = current_distributions(settings, "business_registry")

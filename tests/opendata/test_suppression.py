@@ -67,8 +67,10 @@ def test_adversary_recovers_no_suppressed_cell(table, threshold) -> None:  # typ
     cols = [f"y{j}" for j in range(n_cols)]
     counts = {(r, c): values[i * n_cols + j] for i, r in enumerate(rows) for j, c in enumerate(cols)}
     t, published, row_totals, col_totals = _publish(counts, rows, cols, threshold)
-    # every small count is hidden; every published number is the true one
+    # every small count is hidden, margins included; every published number is the true one
     assert {cell for cell, v in counts.items() if 0 < v < threshold} <= t.suppressed
+    assert all(not 0 < total < threshold for total in row_totals.values())
+    assert all(not 0 < total < threshold for total in col_totals.values())
     assert all(counts[cell] == v for cell, v in published.items())
     grand = None if t.grand_hidden else sum(counts.values())
     ranges = adversary(published, row_totals, col_totals, grand, rows, cols, t.suppressed)
