@@ -10,7 +10,7 @@ DuckDB COPY (CSV). Only text columns need it: a typed number or date cannot hold
 from __future__ import annotations
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
-_SQL_CLASS = "^[=+@\\t\\r-]"  # RE2 class of the same characters (- last, tab and CR escaped)
+_SQL_FIRST = "('=', '+', '-', '@', chr(9), chr(13))"  # the same characters, for left(x, 1)
 
 
 def neutralize_formula(value: str) -> str:
@@ -19,4 +19,4 @@ def neutralize_formula(value: str) -> str:
 
 def neutralize_formula_sql(expr: str) -> str:
     """DuckDB SQL expression applying `neutralize_formula` to a VARCHAR expression."""
-    return f"CASE WHEN regexp_matches({expr}, '{_SQL_CLASS}') THEN '''' || {expr} ELSE {expr} END"
+    return f"CASE WHEN left({expr}, 1) IN {_SQL_FIRST} THEN '''' || {expr} ELSE {expr} END"

@@ -33,3 +33,11 @@ def test_known_payloads() -> None:
     assert neutralize_formula("@SUM(1+1)") == "'@SUM(1+1)"
     assert neutralize_formula("\t=1") == "'\t=1"
     assert neutralize_formula("Công ty =A") == "Công ty =A"
+
+
+def test_sql_reads_the_first_code_point_not_the_grapheme() -> None:
+    con = duckdb.connect()
+    for value in ("=\u0301SUM(1)", "\u0301=x", "-\u20ac", "ắ=1"):
+        (got,) = con.execute(f"SELECT {neutralize_formula_sql('v')} FROM (SELECT ? AS v)",
+                             [value]).fetchone()  # type: ignore[misc]
+        assert got == neutralize_formula(value), value
