@@ -151,7 +151,10 @@ def freshness(settings: Settings, dataset: CatalogDataset, now: datetime | None 
     last = history[-1].published_at
     if last.tzinfo is None:
         last = last.replace(tzinfo=UTC)
-    age = ((now or datetime.now(UTC)) - last).total_seconds() / 86400
+    now = now or datetime.now(UTC)
+    if now.tzinfo is None:  # SQLite gives naive datetimes back; they are UTC
+        now = now.replace(tzinfo=UTC)
+    age = (now - last).total_seconds() / 86400
     overdue = dataset.max_age_days is not None and age > dataset.max_age_days
     return Freshness(last, age, overdue,
                      dataset.open_data and age > vocab.OPEN_DATA_MAX_AGE_DAYS)

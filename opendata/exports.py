@@ -241,3 +241,18 @@ def current_distributions(settings: Settings, dataset: str) -> list[CatalogDistr
         return list(s.scalars(select(CatalogDistribution).where(
             CatalogDistribution.dataset_id == dataset, CatalogDistribution.current)
             .order_by(CatalogDistribution.format)))
+
+
+def sample_rows(settings: Settings, dataset: str, limit: int = 10) -> list[dict[str, object]]:
+    """The first rows of the current export, for the catalogue's preview: read from the
+    export's Parquet file, which holds only what the classification let out and passed the
+    identifier scan, so a preview can never show more than a download."""
+    parquet = next((d for d in current_distributions(settings, dataset) if d.format == "parquet"),
+                   None)
+    if parquet is None:
+        return []
+    with duck.connection(memory_limit="128MB", threads=1) as con:
+        cur = con.execute(f"SELECT * FROM read_parquet({lit(str(settings.home / parquet.path))}) "
+                          f"LIMIT {int(limit)}")
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
