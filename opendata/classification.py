@@ -89,16 +89,19 @@ def open_columns(spec: DatasetSpec) -> list[Column]:
     return columns
 
 
-def check_indicator_dimension(source: DatasetSpec, column: str, role: str, coarsened: bool) -> None:
+def check_indicator_dimension(source: DatasetSpec, column: str, role: str, coarsened: bool,
+                              binary: bool = False) -> None:
     """May `column` of `source` group an open indicator? The row dimension's values are
     published as they are, so it must be public. A column dimension may also be internal or
     personal when `coarsened` (a closed list of categories, or age groups): only counts per
-    category leave. Sensitive-personal columns never group anything."""
+    category leave. A sensitive-personal column groups nothing, except reduced to a yes/no
+    (`binary`: a health card valid on the reference date or not), the one way coverage can
+    be counted; it never filters and never names a row."""
     try:
         col = source.column(column)
     except KeyError:
         raise ClassificationError(f"indicator over {source.id}: no column {column!r}") from None
-    if col.classification == "sensitive-personal":
+    if col.classification == "sensitive-personal" and not (role == "column" and binary):
         raise ClassificationError(
             f"indicator over {source.id}: column {column!r} is sensitive-personal and may not "
             "group open data")

@@ -54,11 +54,15 @@ class Dimension(_Strict):
     categories: list[str] | None = None
     age_groups: list[int] | None = None
     """Lower bounds of the age groups, ascending, starting at 0 (e.g. [0, 6, 15, 60])."""
+    valid_on_reference: bool = False
+    """A validity end date reduced to two categories: `valid` (on or after the reference
+    date) or `none` (expired or absent), e.g. health-insurance coverage."""
 
     @model_validator(mode="after")
     def _one_kind(self) -> Dimension:
-        if self.categories is not None and self.age_groups is not None:
-            raise ValueError(f"{self.name}: categories or age_groups, not both")
+        if sum([self.categories is not None, self.age_groups is not None,
+                self.valid_on_reference]) > 1:
+            raise ValueError(f"{self.name}: one of categories, age_groups, valid_on_reference")
         if self.age_groups is not None and (self.age_groups[:1] != [0] or
                                             self.age_groups != sorted(set(self.age_groups))):
             raise ValueError(f"{self.name}: age_groups must ascend from 0")
@@ -66,9 +70,15 @@ class Dimension(_Strict):
 
     @property
     def coarsened(self) -> bool:
-        return self.categories is not None or self.age_groups is not None
+        return self.categories is not None or self.age_groups is not None or self.binary
+
+    @property
+    def binary(self) -> bool:
+        return self.valid_on_reference
 
     def labels(self) -> list[str]:
+        if self.valid_on_reference:
+            return ["valid", "none"]
         if self.age_groups is not None:
             bounds = self.age_groups
             return [f"{lo}-{hi - 1}" for lo, hi in itertools.pairwise(bounds)] + [f"{bounds[-1]}+"]
@@ -76,6 +86,9 @@ class Dimension(_Strict):
 
     def sql(self, reference: date) -> str:
         c = q(self.column)
+        if self.valid_on_reference:
+            return (f"CASE WHEN {c} >= DATE {lit(reference.isoformat())} THEN 'valid' "
+                    f"ELSE 'none' END")
         if self.age_groups is not None:
             ref = f"DATE {lit(reference.isoformat())}"
             age = (f"(year({ref}) - year({c}) - CASE WHEN strftime({ref}, '%m%d') < "
@@ -149,7 +162,7 @@ def check_indicator(ind: IndicatorSpec, source: DatasetSpec) -> None:
     """Raise ClassificationError if a dimension or filter would let personal data out."""
     check_indicator_dimension(source, ind.rows.column, "row", ind.rows.coarsened)
     for dim in ind.columns:
-        check_indicator_dimension(source, dim.column, "column", dim.coarsened)
+        check_indicator_dimension(source, dim.column, "column", dim.coarsened, dim.binary)
     for column in ind.filter:
         check_indicator_dimension(source, column, "filter", True)
 

@@ -28,6 +28,7 @@ THEMES = {
     "population_by_commune_sex_age": "SOCI",
     "enterprises_by_commune_status": "ECON",
     "children_without_card_by_commune": "HEAL",
+    "insurance_coverage_by_commune_age": "HEAL",
 }
 THEME_TITLES = {
     "ECON": ("Kinh tế và tài chính", "Economy and finance"),

@@ -143,3 +143,39 @@ def test_grouping_by_personal_or_sensitive_columns_is_refused() -> None:
     with pytest.raises(ClassificationError, match="'sex' is personal"):
         check_indicator(raw_sex, population)
     check_indicator(ind, population)  # the shipped spec is allowed
+
+
+def test_coverage_indicator_counts_valid_cards_per_commune_and_age(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Over a Parquet file shaped like person_linked (written here): the yes/no coverage
+    dimension of a sensitive column is allowed, the counts are right, nothing recoverable."""
+    import random
+
+    from opendata.indicators import compute_table, table_records
+
+    ind = load_indicator(SPECS_DIR / "insurance_coverage_by_commune_age.yaml")
+    source = get_spec("person_linked")
+    check_indicator(ind, source)
+    ref = date(2026, 11, 1)
+    rng = random.Random(3)
+    people = [(f"3{rng.randint(0, 11):04d}", date(rng.randint(1940, 2025), rng.randint(1, 12), 1),
+               rng.choice([None, date(2026, 12, 31), date(2025, 1, 1), ref]),
+               rng.choice(["Còn sống"] * 9 + ["Đã mất"])) for _ in range(3000)]
+    path = tmp_path / "person_linked.parquet"
+    con = duckdb.connect()
+    con.execute("CREATE TABLE p (residence_commune_code VARCHAR, date_of_birth DATE, "
+                "health_card_valid_to DATE, status VARCHAR)")
+    con.executemany("INSERT INTO p VALUES (?, ?, ?, ?)", people)
+    con.execute(f"COPY p TO '{path}' (FORMAT parquet)")
+    t = compute_table(ind, source, [str(path)], ref)
+    truth = Counter((c, (_age_group(d, ref), "valid" if v and v >= ref else "none"))
+                    for c, d, v, s in people if s == "Còn sống")
+    records = table_records(ind, t).to_pylist()
+    dims = ["commune_code", "age_group", "health_card"]
+    for r in records:
+        if "total" not in (r["commune_code"], r["age_group"]) and not r["suppressed"]:
+            assert r["people"] == truth.get((r["commune_code"], (r["age_group"], r["health_card"])), 0)
+    assert _attack(records, dims, "people", truth) == {}
+    sensitive_row = ind.model_copy(update={"rows": ind.rows.model_copy(
+        update={"column": "health_card_valid_to"})})
+    with pytest.raises(ClassificationError, match="'health_card_valid_to' is sensitive-personal"):
+        check_indicator(sensitive_row, source)

@@ -19,7 +19,8 @@ def test_one_export_dag_per_open_spec_on_its_asset(tmp_path) -> None:  # type: i
     parsed = _parse_dags(Settings(home=tmp_path / "home", specs_dir=DATASETS_DIR), DATASETS_DIR)
     assert parsed["errors"] == {}
     specs = load_specs()
-    sources = {"population", "business_registry", "gaps"}  # of opendata/indicator_specs/*.yaml
+    # the sources of opendata/indicator_specs/*.yaml
+    sources = {"population", "business_registry", "gaps", "person_linked"}
     opened = {f"lgsp_opendata_{s.id}" for s in specs if s.open_data or s.id in sources}
     assert opened and opened == {d for d in parsed["dags"] if d.startswith("lgsp_opendata_")}
     for spec in specs:
