@@ -1,6 +1,7 @@
-"""package_search as plain functions over the catalogue's package dicts: CKAN's `q` (every
-word in the name, title, description, tags or column names; Vietnamese with or without
-diacritics), `fq` (Solr-style `field:value` clauses, ANDed), sort, paging and facets.
+"""package_search as plain functions over the catalogue's package dicts: CKAN's `q` (each
+word as a whole word in the name, titles, descriptions (vi, en), tags or column names;
+Vietnamese with or without diacritics), `fq` (Solr-style `field:value` clauses, ANDed),
+sort, paging and facets.
 
 Bad parameters raise `SearchQueryError` or `ParamError`; the HTTP layer turns them into
 CKAN's error shapes.
@@ -53,11 +54,21 @@ def _values(package: dict[str, Any], field: str) -> list[str]:
     raise SearchQueryError(f"Invalid search query: undefined field {field!r} in fq")
 
 
-def _haystack(package: dict[str, Any]) -> str:
+_TOKEN = re.compile(r"[a-z0-9_]+")
+
+
+def tokens(text: str) -> list[str]:
+    """Words as a search index sees them: folded, split on anything but letters, digits
+    and underscores (so column names stay whole)."""
+    return _TOKEN.findall(fold(text))
+
+
+def _haystack(package: dict[str, Any]) -> list[str]:
     parts = [package["name"], package["title"], package.get("notes") or "",
              " ".join(t["name"] for t in package.get("tags", [])),
-             " ".join(e["value"] for e in package.get("extras", []) if e["key"] == "columns")]
-    return fold(" ".join(parts))
+             " ".join(e["value"] for e in package.get("extras", [])
+                      if e["key"] in ("columns", "title_en", "notes_en"))]
+    return tokens(" ".join(parts))
 
 
 def _parse_fq(fq: str) -> list[tuple[str, str, bool]]:
@@ -106,7 +117,7 @@ def _sort_value(package: dict[str, Any], field: str, score: float) -> Any:
 def search(packages: list[dict[str, Any]], q: str = "", fq: str = "", sort: str | None = None,
            rows: int = 10, start: int = 0, facet_fields: list[str] | None = None,
            facet_limit: int = 50) -> dict[str, Any]:
-    words = [w for w in re.split(r"\s+", fold(q)) if w and w != "*:*"]
+    words = [] if q.strip() == "*:*" else tokens(q)
     clauses = _parse_fq(fq) if fq else []
     for field in facet_fields or []:
         if field not in FACETABLE:
@@ -115,11 +126,11 @@ def search(packages: list[dict[str, Any]], q: str = "", fq: str = "", sort: str 
     matched: list[tuple[dict[str, Any], float]] = []
     for package in packages:
         hay = _haystack(package)
-        if not all(w in hay for w in words):
+        if not all(w in hay for w in words):  # every word, as a whole word (like Solr)
             continue
         if any((value in _values(package, field)) == negated for field, value, negated in clauses):
             continue
-        title = fold(package["title"])
+        title = tokens(package["title"])
         score = float(sum(hay.count(w) for w in words) + sum(3 for w in words if w in title))
         matched.append((package, score))
     for field, desc in reversed(keys):  # stable multi-key sort

@@ -1,7 +1,8 @@
 """Download routes for export files: the current file of a dataset in a format, or a file of
 a given snapshot (kept up to the configured number). Served from the control database's
 distributions (never a path from the request) with ETag (the file's sha256), Last-Modified,
-and HTTP range requests (206, resumable; Starlette's FileResponse), 304 on If-None-Match."""
+and HTTP range requests (206, resumable; Starlette's FileResponse), 304 on If-None-Match;
+HEAD answers the same headers without the body (download managers ask it first)."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def _serve(request: Request, dist: CatalogDistribution | None) -> Response:
                                  "cache-control": "public, max-age=300"})
 
 
-@router.get("/download/{dataset}/{fmt}")
+@router.api_route("/download/{dataset}/{fmt}", methods=["GET", "HEAD"])
 def download_current(request: Request, dataset: str, fmt: str) -> Response:
     """The current export of `dataset` in format `fmt` (csv, csv-bom, parquet, ...)."""
     with db.session(_settings(request)) as s:
@@ -46,7 +47,7 @@ def download_current(request: Request, dataset: str, fmt: str) -> Response:
     return _serve(request, dist)
 
 
-@router.get("/download/{dataset}/{snapshot_id}/{fmt}")
+@router.api_route("/download/{dataset}/{snapshot_id}/{fmt}", methods=["GET", "HEAD"])
 def download_snapshot(request: Request, dataset: str, snapshot_id: int, fmt: str) -> Response:
     """The export of one kept snapshot (a version) of `dataset`."""
     with db.session(_settings(request)) as s:

@@ -80,7 +80,7 @@ def live_server(business_home: Published) -> Iterator[LiveServer]:
     env = {**os.environ, "LGSP_HOME": str(business_home.settings.home)}
     proc = subprocess.Popen([sys.executable, "-m", "lgsp", "serve", "--port", str(port),
                              "--workers", "2"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(240):
@@ -95,9 +95,12 @@ def live_server(business_home: Published) -> Iterator[LiveServer]:
             raise RuntimeError("lgsp serve did not answer within 60 s")
         yield LiveServer(url, business_home)
     finally:
-        proc.terminate()
+        import signal
+
+        # The server and its workers are one process group of their own: stop them all.
+        os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()

@@ -94,6 +94,10 @@ def test_package_search_q_fq_facets_paging_sort(ckan: ckanapi.RemoteCKAN,
         "business_registry"]  # column names are searched too
     assert [p["name"] for p in ckan.action.package_search(q="thua dat")["results"]] == ["land_parcels"]
     assert ckan.action.package_search(q="doanh nghiep thua dat")["count"] == 0  # words AND-ed
+    # whole words, as Solr matches them: "ghiep" is not found inside "nghiệp"
+    assert ckan.action.package_search(q="ghiep")["count"] == 0
+    assert [p["name"] for p in ckan.action.package_search(q="cadastre")["results"]] == [
+        "land_parcels"]
     org = ckan.action.package_show(id="land_parcels")["owner_org"]
     by_org = ckan.action.package_search(fq=f"organization:{org}")
     assert [p["name"] for p in by_org["results"]] == ["land_parcels"]

@@ -44,6 +44,10 @@ def test_current_download_conditional_get_and_missing_file(live_server: LiveServ
     assert first.status_code == 200 and first.content == (settings.home / csv.path).read_bytes()
     again = requests.get(url, headers={"If-None-Match": first.headers["etag"]}, timeout=30)
     assert again.status_code == 304 and again.content == b""
+    head = requests.head(url, timeout=30)
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["etag"] == first.headers["etag"]
+    assert int(head.headers["content-length"]) == csv.byte_size
     assert requests.get(f"{live_server.url}/download/business_registry/docx", timeout=30).status_code == 404
     assert requests.get(f"{live_server.url}/download/population/csv", timeout=30).status_code == 404
     assert requests.get(f"{live_server.url}/download/business_registry/1/csv", timeout=30).status_code == 404
