@@ -4,6 +4,8 @@ workers, a constant endpoint): uvicorn with h11 stalls ~44 ms per request (331 r
 44 ms); uvicorn with uvloop + httptools 3,278 req/s, p50 3.3 ms; granian 4,070 req/s, p50
 3.1 ms. Workers are spawned processes that import `server.app:app` themselves; settings
 reach them through the environment (LGSP_HOME, LGSP_SPECS_DIR, LGSP_CONTROL_DB_URI).
+Workers that do not stop within 10 s of SIGTERM are killed (seen with SIGINT ignored, as in
+a shell's background job: without the timeout the server never exited).
 """
 
 from __future__ import annotations
@@ -35,4 +37,4 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers
     if settings.control_uri:
         os.environ["LGSP_CONTROL_DB_URI"] = settings.control_uri
     Granian("server.app:app", address=host, port=port, interface=Interfaces.ASGI,
-            workers=workers, log_access=False).serve()
+            workers=workers, log_access=False, workers_kill_timeout=10).serve()
