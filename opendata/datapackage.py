@@ -49,6 +49,9 @@ def datapackage(spec: DatasetSpec, manifest: ExportManifest) -> dict[str, Any]:
             "profile": "tabular-data-resource", "format": fmt.frictionless_format,
             "mediatype": f.media_type, "schema": schema,
         }
+        if f.format == "parquet":
+            # Frictionless reads Parquet through pandas, where an empty integer becomes NaN.
+            resource["schema"] = {**schema, "missingValues": ["", "nan"]}
         if f.format in STREAM_CHECKED:
             resource.update(bytes=f.byte_size, hash=f"sha256:{f.sha256}")
         else:  # frictionless reads these through a library, cannot count their bytes

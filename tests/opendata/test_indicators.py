@@ -7,8 +7,12 @@ naming it."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections import Counter
 from datetime import date
+from pathlib import Path
 
 import duckdb
 import pyarrow.parquet as pq
@@ -114,7 +118,12 @@ def test_population_indicator_protects_and_adds_up(population_home: Settings) ->
 def test_enterprise_indicator_over_the_business_registry(business_home: Published) -> None:
     settings = business_home.settings
     ind = load_indicator(SPECS_DIR / "enterprises_by_commune_status.yaml")
-    build_indicator(ind, settings)
+    manifest = build_indicator(ind, settings)
+    folder = (settings.home / manifest.files[0].path).parent
+    check = subprocess.run([str(Path(sys.executable).parent / "frictionless"), "validate", "--json",
+                            "datapackage.json"], cwd=folder, capture_output=True, text=True,
+                           timeout=300)
+    assert json.loads(check.stdout)["valid"], check.stdout[:3000]  # empty (suppressed) counts too
     files = snapshot_files(settings, "curated", "business_registry")
     rows = duckdb.connect().execute("SELECT commune_code, status_code FROM read_parquet(?)",
                                     [files]).fetchall()
