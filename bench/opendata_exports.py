@@ -1,7 +1,7 @@
 """Open-data exports, each format three ways, each in a fresh process (time and peak RSS):
 
 - lgsp: `opendata.formats` writers (CSV with formula-safe cells, CSV with BOM, Parquet,
-  NDJSON, JSON array via DuckDB COPY; XLSX streamed by xlsxwriter in constant memory), from
+  NDJSON, JSON array via DuckDB COPY; XLSX sheet rows rendered by DuckDB and zipped), from
   the export's Parquet file, as `opendata.exports` runs them;
 - duckdb: DuckDB's own COPY of the same rows to the same format, no cell safety (the limit;
   DuckDB has no XLSX writer without its excel extension, which cannot be installed here);
