@@ -5,6 +5,7 @@
     lgsp registries   serve the simulated registries in the foreground, print `export` lines
     lgsp airflow      Airflow on the embedded defaults: `standalone --port`, `test DAG_ID`
     lgsp query SQL    read-only SELECT over the curated and quarantine tables (sandboxed)
+    lgsp serve        serve open data (CKAN Action API, downloads, DCAT) on 127.0.0.1
 """
 
 from __future__ import annotations
@@ -151,6 +152,7 @@ def run(
     else:
         go()
 
+    _refresh_open_data(settings, chosen, summaries)
     report_error = None
     if summaries:  # a report step: its failure is reported apart, never fails the runs
         with console.status("rendering Great Expectations Data Docs"):
@@ -186,6 +188,29 @@ def _run_status(summary: RunSummary) -> str:
     return "[green]published[/green]"
 
 
+def _refresh_open_data(settings: Settings, chosen, summaries) -> None:  # type: ignore[no-untyped-def]
+    """Catalogue and open-data exports of each published dataset; a refused or failed
+    export is reported, never unpublishes (the run's exit code is the pipeline's)."""
+    from opendata.refresh import refresh_after_publish
+
+    published = {s.dataset for s in summaries if not s.blocked}
+    for spec in chosen:
+        if spec.id not in published:
+            continue
+        try:
+            with console.status(f"{spec.id}: catalogue, open-data exports and indicators"):
+                outcomes = refresh_after_publish(spec, settings)
+        except Exception as exc:  # noqa: BLE001 - reported; the publish stands
+            console.print(f"[red]{spec.id}: open-data export failed:[/red] {exc}")
+            continue
+        for outcome in outcomes:
+            if outcome.status == "exported":
+                console.print(f"open data: [cyan]{outcome.dataset}[/cyan] {outcome.message} "
+                              f"(snapshot {outcome.snapshot_id})")
+            elif outcome.status == "refused":
+                console.print(f"[red]open data refused:[/red] {outcome.message}", soft_wrap=True)
+
+
 @app.command()
 def registries(
     datasets: Annotated[list[str] | None, typer.Argument(
@@ -212,6 +237,22 @@ def registries(
                 time.sleep(3600)
         except KeyboardInterrupt:
             pass
+
+
+@app.command()
+def serve(
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
+    workers: Annotated[int, typer.Option(help="worker processes")] = 2,
+) -> None:
+    """Serve the ASGI application (open data: CKAN Action API under /api/3/action/,
+    downloads under /download/) with granian, until Ctrl-C."""
+    from server.run import serve as run_server
+
+    settings = Settings.from_env()
+    console.print(f"serving [cyan]http://{host}:{port}/api/3/action/package_list[/cyan] "
+                  f"({workers} workers, home {settings.home})")
+    run_server(settings, host=host, port=port, workers=workers)
 
 
 @app.command()

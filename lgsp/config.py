@@ -28,6 +28,9 @@ class Settings:
     run_lock_ttl: float = 120.0
     """Seconds a run's lock lease lasts unless renewed (LGSP_RUN_LOCK_TTL): how long a run
     killed on another host can block the dataset (warehouse/run_lock.py)."""
+    control_uri: str | None = None
+    """SQLAlchemy URI of the control database (catalogue, clients, grants, audit);
+    default: SQLite file under home (LGSP_CONTROL_DB_URI for PostgreSQL)."""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -39,6 +42,7 @@ class Settings:
             catalog_uri=os.environ.get("LGSP_CATALOG_URI") or None,
             run_lock_wait=_seconds("LGSP_RUN_LOCK_WAIT", 0.0),
             run_lock_ttl=_seconds("LGSP_RUN_LOCK_TTL", 120.0),
+            control_uri=os.environ.get("LGSP_CONTROL_DB_URI") or None,
         )
 
     @property
@@ -69,6 +73,15 @@ class Settings:
     def duckdb_temp_dir(self) -> Path:
         """Where DuckDB spills joins, sorts and windows beyond its memory limit."""
         return self.home / "tmp" / "duckdb"
+
+    @property
+    def control_db_uri(self) -> str:
+        return self.control_uri or f"sqlite:///{self.home / 'control.db'}"
+
+    @property
+    def opendata_dir(self) -> Path:
+        """Open-data export files, per dataset and snapshot."""
+        return self.home / "opendata"
 
     @property
     def iceberg_catalog_uri(self) -> str:

@@ -166,3 +166,52 @@ def dag_from_spec_file(path: str | Path) -> Any:
     A spec that does not load raises SpecError naming the file, key path and problem:
     Airflow records it as that DAG file's import error; the other DAGs are not affected."""
     return build_dag(load_spec(path))
+
+
+def build_opendata_dag(spec: DatasetSpec) -> Any:
+    """Catalogue, open-data exports and open indicators of one dataset, run when its curated
+    Asset is updated (each publish)."""
+    from airflow.sdk import DAG, task
+
+    with DAG(
+        dag_id=f"lgsp_opendata_{spec.id}",
+        description=f"Open-data exports: {spec.title.en}",
+        schedule=[_asset(spec.id)],
+        start_date=datetime(2026, 1, 1),
+        catchup=False,
+        max_active_runs=1,
+        tags=["lgsp", "opendata", f"dataset:{spec.id}"],
+        default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
+        doc_md=f"Exports of **{spec.title.en}** in every format, after each publish.",
+    ) as dag:
+
+        @task(task_id="export")
+        def export() -> dict[str, Any]:
+            from dataclasses import asdict
+
+            from airflow.sdk.exceptions import AirflowFailException
+
+            from catalog.spec import get_spec
+            from opendata.refresh import refresh_after_publish
+
+            settings = Settings.from_env()
+            outcomes = refresh_after_publish(get_spec(spec.id, settings.specs_dir), settings)
+            refused = [o.message for o in outcomes if o.status == "refused"]
+            if refused:
+                raise AirflowFailException("; ".join(refused))  # retrying cannot fix a spec
+            return {"outcomes": [asdict(o) for o in outcomes]}
+
+        export()
+    return dag
+
+
+def opendata_dag_from_spec_file(path: str | Path) -> Any | None:
+    """The open-data DAG of one spec file (catalogue, exports, indicators after each publish),
+    or None when the dataset feeds no open data (neither open itself nor an indicator's
+    source). Built in the same generated DAG file as the dataset's own DAG."""
+    from opendata.indicator_files import indicator_sources
+
+    spec = load_spec(path)
+    if spec.open_data or spec.id in indicator_sources():
+        return build_opendata_dag(spec)
+    return None

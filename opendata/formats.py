@@ -1,0 +1,108 @@
+"""Export formats, one writer each, registered by name (built-ins registered like any other).
+
+Every writer reads the same input: the dataset's open rows already written as the export's
+Parquet file (sorted by primary key, public columns only, scanned by the classification), so
+each format is one streaming pass. DuckDB's COPY writes CSV, NDJSON and JSON, and renders
+the rows of XLSX sheets (`opendata.xlsx_stream`). Text cells of CSV
+and XLSX go through `opendata.cell_safety` (formula injection).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from opendata.cell_safety import neutralize_formula_sql
+from opendata.xlsx_stream import write_xlsx
+from warehouse.duck import quote_ident as q
+from warehouse.duck import quote_literal as lit
+
+Writer = Callable[[duckdb.DuckDBPyConnection, Path, Path, list[tuple[str, str]]], None]
+"""(connection, source parquet, target file, [(column, duckdb type)])."""
+
+BOM = b"\xef\xbb\xbf"
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%f"
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    name: str
+    """Format id used in file names, URLs and the catalogue (csv, csv-bom, parquet, ...)."""
+    extension: str
+    media_type: str
+    frictionless_format: str
+    encoding: str | None
+    title: str
+    write: Writer
+
+
+FORMATS: dict[str, ExportFormat] = {}
+
+
+def register(fmt: ExportFormat) -> ExportFormat:
+    FORMATS[fmt.name] = fmt
+    return fmt
+
+
+def _csv_select(source: Path, columns: list[tuple[str, str]]) -> str:
+    parts = [f"{neutralize_formula_sql(q(name))} AS {q(name)}" if typ == "VARCHAR" else q(name)
+             for name, typ in columns]
+    return f"SELECT {', '.join(parts)} FROM read_parquet({lit(str(source))})"
+
+
+def write_csv(con: duckdb.DuckDBPyConnection, source: Path, target: Path,
+              columns: list[tuple[str, str]]) -> None:
+    con.execute(f"COPY ({_csv_select(source, columns)}) TO {lit(str(target))} "
+                f"(FORMAT csv, HEADER true, DELIMITER ',', QUOTE '\"', DATEFORMAT '%Y-%m-%d', "
+                f"TIMESTAMPFORMAT '{TIMESTAMP_FORMAT}')")
+
+
+def write_csv_bom(con: duckdb.DuckDBPyConnection, source: Path, target: Path,
+                  columns: list[tuple[str, str]]) -> None:
+    """The same CSV preceded by a UTF-8 byte order mark, which Excel needs to read UTF-8."""
+    plain = target.with_suffix(".plain.tmp")
+    write_csv(con, source, plain, columns)
+    with target.open("wb") as out, plain.open("rb") as src:
+        out.write(BOM)
+        shutil.copyfileobj(src, out, 1 << 20)
+    plain.unlink()
+
+
+def write_parquet(con: duckdb.DuckDBPyConnection, source: Path, target: Path,
+                  columns: list[tuple[str, str]]) -> None:
+    shutil.copyfile(source, target)  # the source already is the Parquet export
+
+
+def _json_select(source: Path, columns: list[tuple[str, str]]) -> str:
+    parts = [f"strftime({q(name)}, '{TIMESTAMP_FORMAT}') AS {q(name)}" if typ == "TIMESTAMP"
+             else q(name) for name, typ in columns]
+    return f"SELECT {', '.join(parts)} FROM read_parquet({lit(str(source))})"
+
+
+def write_ndjson(con: duckdb.DuckDBPyConnection, source: Path, target: Path,
+                 columns: list[tuple[str, str]]) -> None:
+    con.execute(f"COPY ({_json_select(source, columns)}) TO {lit(str(target))} (FORMAT json)")
+
+
+def write_json_array(con: duckdb.DuckDBPyConnection, source: Path, target: Path,
+                     columns: list[tuple[str, str]]) -> None:
+    con.execute(f"COPY ({_json_select(source, columns)}) TO {lit(str(target))} "
+                f"(FORMAT json, ARRAY true)")
+
+
+register(ExportFormat("csv", "csv", "text/csv", "csv", "utf-8", "CSV (UTF-8)", write_csv))
+register(ExportFormat("csv-bom", "bom.csv", "text/csv", "csv", "utf-8-sig",
+                      "CSV (UTF-8 with BOM, for Excel)", write_csv_bom))
+register(ExportFormat("parquet", "parquet", "application/vnd.apache.parquet", "parquet", None,
+                      "Parquet", write_parquet))
+register(ExportFormat("ndjson", "ndjson", "application/x-ndjson", "ndjson", "utf-8",
+                      "JSON lines (NDJSON)", write_ndjson))
+register(ExportFormat("json", "json", "application/json", "json", "utf-8", "JSON (array)",
+                      write_json_array))
+register(ExportFormat(
+    "xlsx", "xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx",
+    None, "Excel (XLSX)", write_xlsx))

@@ -1,0 +1,39 @@
+"""The one ASGI application: open data (downloads, CKAN Action API, DCAT-AP) now; the agency API
+(api/) and the portal (portal/) mount their routers here in their own issues.
+
+`create_app(settings)` builds it; `app` is the module-level instance production servers
+import (settings from the environment). The control database is migrated at startup.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from control import db
+from lgsp.config import Settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    from opendata import ckan, dcat, downloads
+
+    settings = settings or Settings.from_env()
+    db.engine(settings)  # migrate before the first request
+    app = FastAPI(title="LGSP shared-data bus", version="0.1.0",
+                  description="Open data (CKAN-compatible Action API, downloads).")
+    app.state.settings = settings
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    app.include_router(downloads.router)
+    app.include_router(ckan.router)
+    app.include_router(dcat.router)
+    return app
+
+
+def __getattr__(name: str) -> FastAPI:
+    """`server.app:app` for ASGI servers, built on first access (not at import)."""
+    if name == "app":
+        return create_app()
+    raise AttributeError(name)

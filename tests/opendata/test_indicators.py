@@ -1,0 +1,190 @@
+"""Open indicators from real curated tables: the population registry (simulated, over HTTP,
+through the real pipeline) and the business registry. The published files are attacked by
+the independent adversary of test_suppression (no suppressed cell recovered); published
+counts and totals equal counts computed here from the curated rows (ages in Python); no
+personal value leaves; an indicator grouping by a personal or sensitive column is refused
+naming it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import Counter
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+
+from catalog.spec import get_spec
+from lgsp import pipeline
+from lgsp.config import Settings
+from opendata.classification import ClassificationError
+from opendata.exports import current_distributions
+from opendata.indicators import SPECS_DIR, build_indicator, check_indicator, load_indicator
+from tests.opendata.conftest import Published
+from tests.opendata.test_suppression import adversary
+from tests.pipeline.conftest import TOKEN, registry  # noqa: F401 - fixture
+from warehouse.query import snapshot_files
+
+AGE_BOUNDS = [0, 6, 15, 25, 40, 60]
+
+
+def _age_group(dob: date, ref: date) -> str:
+    age = ref.year - dob.year - ((ref.month, ref.day) < (dob.month, dob.day))
+    lower = max(b for b in AGE_BOUNDS if b <= age)
+    i = AGE_BOUNDS.index(lower)
+    return f"{lower}+" if i == len(AGE_BOUNDS) - 1 else f"{lower}-{AGE_BOUNDS[i + 1] - 1}"
+
+
+def _published(settings: Settings, dataset: str) -> list[dict]:  # type: ignore[type-arg]
+    (parquet,) = [d for d in current_distributions(settings, dataset) if d.format == "parquet"]
+    return pq.read_table(settings.home / parquet.path).to_pylist()
+
+
+def _attack(records: list[dict], dims: list[str], measure: str, truth: dict) -> dict:  # type: ignore[type-arg]
+    """Run the adversary on what was published; return the recovered cells."""
+    row_dim, col_dims = dims[0], dims[1:]
+    cells = [r for r in records if r[row_dim] != "total" and r[col_dims[0]] != "total"]
+    rows = sorted({r[row_dim] for r in cells})
+    cols = sorted({tuple(r[d] for d in col_dims) for r in cells})
+    published = {(r[row_dim], tuple(r[d] for d in col_dims)): r[measure] for r in cells
+                 if not r["suppressed"]}
+    suppressed = {(r[row_dim], tuple(r[d] for d in col_dims)) for r in cells if r["suppressed"]}
+    row_totals = {r[row_dim]: r[measure] for r in records if r[row_dim] != "total"
+                  and r[col_dims[0]] == "total" and not r["suppressed"]}
+    col_totals = {tuple(r[d] for d in col_dims): r[measure] for r in records
+                  if r[row_dim] == "total" and r[col_dims[0]] != "total" and not r["suppressed"]}
+    grand = [r[measure] for r in records if r[row_dim] == "total" and r[col_dims[0]] == "total"
+             and not r["suppressed"]]
+    ranges = adversary(published, row_totals, col_totals, grand[0] if grand else None, rows,
+                       cols, suppressed)
+    for cell, (lo, hi) in ranges.items():
+        assert lo - 1e-6 <= truth.get(cell, 0) <= hi + 1e-6
+    return {cell: r for cell, r in ranges.items() if r[1] - r[0] < 1 - 1e-6}
+
+
+@pytest.fixture(scope="module")
+def population_home(registry, tmp_path_factory) -> Settings:  # type: ignore[no-untyped-def]  # noqa: F811
+    home = tmp_path_factory.mktemp("indicators") / "home"
+    mp = pytest.MonkeyPatch()
+    mp.setenv("LGSP_HOME", str(home))
+    mp.setenv("LGSP_POPULATION_URL", registry.base_url)
+    mp.setenv("LGSP_POPULATION_TOKEN", TOKEN)
+    settings = Settings.from_env()
+    summary = pipeline.run_dataset(get_spec("population"), settings, use_gx=False)
+    assert not summary.blocked
+    yield settings
+    mp.undo()
+
+
+def test_population_indicator_protects_and_adds_up(population_home: Settings) -> None:
+    settings = population_home
+    ind = load_indicator(SPECS_DIR / "population_by_commune_sex_age.yaml")
+    manifest = build_indicator(ind, settings)
+    ref = date.fromisoformat(manifest.snapshot_at[:10])
+    files = snapshot_files(settings, "curated", "population")
+    con = duckdb.connect()
+    people = con.execute(
+        "SELECT residence_commune_code, sex, date_of_birth, personal_id FROM read_parquet(?) "
+        "WHERE status = 'Còn sống'", [files]).fetchall()
+    truth = Counter((c, (s, _age_group(d, ref))) for c, s, d, _ in people)
+    records = _published(settings, ind.id)
+    dims = ["commune_code", "sex", "age_group"]
+    cells = [r for r in records if "total" not in (r["commune_code"], r["sex"])]
+    assert any(r["suppressed"] for r in cells)  # the simulated communes have small cells
+    for r in cells:
+        if not r["suppressed"]:
+            assert r["people"] == truth.get((r["commune_code"], (r["sex"], r["age_group"])), 0)
+        else:
+            assert r["people"] is None
+    for r in cells:  # every small count is hidden
+        n = truth.get((r["commune_code"], (r["sex"], r["age_group"])), 0)
+        if 0 < n < ind.threshold:
+            assert r["suppressed"]
+    by_commune = Counter(c for c, *_ in people)
+    for r in records:
+        if r["commune_code"] != "total" and r["sex"] == "total" and not r["suppressed"]:
+            assert r["people"] == by_commune[r["commune_code"]]
+    (grand,) = [r for r in records if r["commune_code"] == r["sex"] == "total"]
+    assert grand["people"] == len(people)
+    assert _attack(records, dims, "people", truth) == {}
+    text = " ".join(str(v) for r in records for v in r.values())
+    assert not [p for *_, p in people if p in text]
+
+
+def test_enterprise_indicator_over_the_business_registry(business_home: Published) -> None:
+    settings = business_home.settings
+    ind = load_indicator(SPECS_DIR / "enterprises_by_commune_status.yaml")
+    manifest = build_indicator(ind, settings)
+    folder = (settings.home / manifest.files[0].path).parent
+    check = subprocess.run([str(Path(sys.executable).parent / "frictionless"), "validate", "--json",
+                            "datapackage.json"], cwd=folder, capture_output=True, text=True,
+                           timeout=300)
+    assert json.loads(check.stdout)["valid"], check.stdout[:3000]  # empty (suppressed) counts too
+    files = snapshot_files(settings, "curated", "business_registry")
+    rows = duckdb.connect().execute("SELECT commune_code, status_code FROM read_parquet(?)",
+                                    [files]).fetchall()
+    truth = Counter((c, (s if s in [f"0{i}" for i in range(8)] else "other",)) for c, s in rows)
+    records = _published(settings, ind.id)
+    assert _attack(records, ["commune_code", "status_code"], "enterprises", truth) == {}
+    (grand,) = [r for r in records if r["commune_code"] == r["status_code"] == "total"]
+    assert grand["enterprises"] == len(rows)
+    for r in records:
+        if "total" not in (r["commune_code"], r["status_code"]) and not r["suppressed"]:
+            assert r["enterprises"] == truth.get((r["commune_code"], (r["status_code"],)), 0)
+
+
+def test_grouping_by_personal_or_sensitive_columns_is_refused() -> None:
+    population = get_spec("population")
+    ind = load_indicator(SPECS_DIR / "population_by_commune_sex_age.yaml")
+    by_id = ind.model_copy(update={"rows": ind.rows.model_copy(update={"column": "personal_id"})})
+    with pytest.raises(ClassificationError, match="'personal_id'"):
+        check_indicator(by_id, population)
+    ethnic = ind.model_copy(update={"columns": [ind.columns[0].model_copy(
+        update={"column": "ethnicity", "name": "ethnicity"})]})
+    with pytest.raises(ClassificationError, match="'ethnicity' is sensitive-personal"):
+        check_indicator(ethnic, population)
+    raw_sex = ind.model_copy(update={"columns": [ind.columns[0].model_copy(
+        update={"categories": None})]})
+    with pytest.raises(ClassificationError, match="'sex' is personal"):
+        check_indicator(raw_sex, population)
+    check_indicator(ind, population)  # the shipped spec is allowed
+
+
+def test_coverage_indicator_counts_valid_cards_per_commune_and_age(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Over a Parquet file shaped like person_linked (written here): the yes/no coverage
+    dimension of a sensitive column is allowed, the counts are right, nothing recoverable."""
+    import random
+
+    from opendata.indicators import compute_table, table_records
+
+    ind = load_indicator(SPECS_DIR / "insurance_coverage_by_commune_age.yaml")
+    source = get_spec("person_linked")
+    check_indicator(ind, source)
+    ref = date(2026, 11, 1)
+    rng = random.Random(3)
+    people = [(f"3{rng.randint(0, 11):04d}", date(rng.randint(1940, 2025), rng.randint(1, 12), 1),
+               rng.choice([None, date(2026, 12, 31), date(2025, 1, 1), ref]),
+               rng.choice(["Còn sống"] * 9 + ["Đã mất"])) for _ in range(3000)]
+    path = tmp_path / "person_linked.parquet"
+    con = duckdb.connect()
+    con.execute("CREATE TABLE p (residence_commune_code VARCHAR, date_of_birth DATE, "
+                "health_card_valid_to DATE, status VARCHAR)")
+    con.executemany("INSERT INTO p VALUES (?, ?, ?, ?)", people)
+    con.execute(f"COPY p TO '{path}' (FORMAT parquet)")
+    t = compute_table(ind, source, [str(path)], ref)
+    truth = Counter((c, (_age_group(d, ref), "valid" if v and v >= ref else "none"))
+                    for c, d, v, s in people if s == "Còn sống")
+    records = table_records(ind, t).to_pylist()
+    dims = ["commune_code", "age_group", "health_card"]
+    for r in records:
+        if "total" not in (r["commune_code"], r["age_group"]) and not r["suppressed"]:
+            assert r["people"] == truth.get((r["commune_code"], (r["age_group"], r["health_card"])), 0)
+    assert _attack(records, dims, "people", truth) == {}
+    sensitive_row = ind.model_copy(update={"rows": ind.rows.model_copy(
+        update={"column": "health_card_valid_to"})})
+    with pytest.raises(ClassificationError, match="'health_card_valid_to' is sensitive-personal"):
+        check_indicator(sensitive_row, source)
