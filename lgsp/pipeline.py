@@ -16,6 +16,7 @@ from pathlib import Path
 from catalog.spec import DatasetSpec
 from connectors.base import Window
 from connectors.registry import build_connector
+from connectors.safe_window import lagged_since, source_lag
 from connectors.state import StateStore
 from expectations.gate import GATE_FILE, GateResult, run_gate, staging_dir, write_data_docs
 from lgsp.config import Settings
@@ -46,8 +47,9 @@ def extract(spec: DatasetSpec, settings: Settings, run_id: str | None = None,
     if run_id and (settings.raw_dir / spec.id / run_id / "_manifest.json").exists():
         return RawRun.load(settings.raw_dir / spec.id / run_id)  # a retried task: reuse
     state = StateStore(settings.state_dir).get(spec.id)
-    window = Window(
-        since=state.watermark if spec.source.incremental else None,
+    window = Window(  # re-read `lag` before the watermark (connectors/safe_window.py)
+        since=(lagged_since(state.watermark, source_lag(spec.source.params, spec.id))
+               if spec.source.incremental else None),
         until=until or datetime.now(UTC),
     )
     for stale in remove_stale_temporaries(settings.raw_dir, spec.id):
@@ -66,6 +68,8 @@ def extract(spec: DatasetSpec, settings: Settings, run_id: str | None = None,
         writer.abort()
         raise
     writer.source = connector.describe()  # as it ended: files read, pages, tombstones
+    if getattr(connector, "window", None) is not None:  # `until` lowered to the safe bound
+        writer.window = connector.window.as_dict()  # type: ignore[attr-defined]
     return writer.commit(
         schema_drift=connector.drift.as_dict(),
         state_update=connector.pending_state(),
