@@ -1,4 +1,4 @@
-"""`python -m bench [population|land] [--size N]`: run benchmarks, print tables, save JSON."""
+"""`python -m bench [population|land|reconcile] [--size N]`: run benchmarks, print tables, save JSON."""
 
 from __future__ import annotations
 
@@ -128,8 +128,14 @@ def main(which: Annotated[str, typer.Argument()] = "population",
         rows = run_land(size)
         console.print(land_summary(rows))
         console.print(_table(f"Land registry through SQL, {size:,} parcels", rows))
+    elif which == "reconcile":
+        from bench.reconcile import run as run_reconcile
+
+        size = size or 1_000_000
+        rows = run_reconcile(size)
+        console.print(_table(f"Reconciliation of {size:,} parcels (PostgreSQL)", rows))
     else:
-        raise typer.BadParameter(f"unknown benchmark {which!r}: population or land")
+        raise typer.BadParameter(f"unknown benchmark {which!r}: population, land or reconcile")
     out = RESULTS / f"{which}-{time.strftime('%Y%m%dT%H%M%S')}.json"
     out.write_text(json.dumps(rows, indent=2), encoding="utf-8")
     console.print(f"saved {out}")

@@ -146,7 +146,7 @@ class SqlConnector:
                 reader.begin_snapshot()
                 yield from self._pages(reader, names, window)
                 if self.deletes:
-                    yield from self._tombstones(reader, window)
+                    yield from self._tombstones(reader, window, names)
                 reader.end_snapshot()
         except ConnectorError:
             raise
@@ -201,7 +201,8 @@ class SqlConnector:
             yield from table.to_batches()
 
 
-    def _tombstones(self, reader: _Reader, window: Window) -> Iterator[pa.RecordBatch]:
+    def _tombstones(self, reader: _Reader, window: Window,
+                    names: list[str]) -> Iterator[pa.RecordBatch]:
         assert self.deletes is not None
         if len(self.key) != 1:
             raise ConnectorError(f"{self.spec.id}: deletes: a tombstone table holds one key "
@@ -210,8 +211,11 @@ class SqlConnector:
         self.tombstones = table.num_rows
         if not table.num_rows:
             return
+        # Every column of the pages (NULL but the key and order_by), so a run holding only
+        # deletions still has the table's columns (its schema is not a drift).
+        given = {self.key[0]: table.column(0), self.updated_at: table.column(1)}
         tombstones = pa.table({
-            self.key[0]: table.column(0), self.updated_at: table.column(1),
+            **{n: given.get(n, pa.nulls(table.num_rows, pa.string())) for n in names},
             DELETED_COLUMN: pa.array(["true"] * table.num_rows, pa.string())})
         yield from tombstones.to_batches()
 

@@ -5,6 +5,7 @@
     lgsp registries   serve the simulated registries in the foreground
     lgsp airflow      Airflow on the embedded defaults: `standalone`, `test DAG_ID`, or any args
     lgsp query SQL    read-only SELECT over the curated and quarantine tables (sandboxed)
+    lgsp reconcile    full compare of source and curated per dataset; repairs and counts drift
 """
 
 from __future__ import annotations
@@ -212,10 +213,13 @@ def airflow_test(dag_id: str) -> None:
 def quality(lang: Annotated[str, typer.Option(help="vi or en")] = "vi") -> None:
     """Quality per owner agency: latest score, trend and the checks that fail most."""
     from catalog.quality_report import by_agency
+    from warehouse.reconcile import RECONCILE_HEADER, describe_last
 
     settings = Settings.from_env()
     for agency, datasets in by_agency(settings, _specs(settings, None), lang).items():
-        table = Table("dataset", "runs", "score", "trend", "failing checks (rows)", title=agency)
+        table = Table("dataset", "runs", "score", "trend", "failing checks (rows)",
+                      RECONCILE_HEADER,
+                      title=agency)
         for q in datasets:
             score = f"{q.latest_score:.2f}%" if q.latest_score is not None else "never run"
             trend = ""
@@ -223,7 +227,8 @@ def quality(lang: Annotated[str, typer.Option(help="vi or en")] = "vi") -> None:
                 delta = q.latest_score - q.previous_score
                 trend = f"{delta:+.2f}"
             worst = Text(", ".join(f"{n} [{s}] {r:,}" for n, s, r in q.failing_checks[:4]))
-            table.add_row(q.dataset, str(q.runs), score, trend, worst)
+            table.add_row(q.dataset, str(q.runs), score, trend, worst,
+                          describe_last(settings, q.dataset))
         console.print(table)
 
 
@@ -232,15 +237,42 @@ def status() -> None:
     """Last publish of each dataset, with its quality score."""
     import json
 
+    from warehouse.reconcile import RECONCILE_HEADER, describe_last
+
     settings = Settings.from_env()
-    table = Table("dataset", "last run", "published", "quarantined", "rows", "quality score")
+    table = Table("dataset", "last run", "published", "quarantined", "rows", "quality score",
+                  RECONCILE_HEADER)
     for spec in _specs(settings, None):
         history = settings.quality_dir / spec.id / "history.jsonl"
         if not history.exists():
-            table.add_row(spec.id, "never", "", "", "", "")
+            table.add_row(spec.id, "never", "", "", "", "", describe_last(settings, spec.id))
             continue
         last = json.loads(history.read_text("utf-8").splitlines()[-1])
         table.add_row(spec.id, last["run_id"], f"{last['published_rows']:,}",
                       f"{last['quarantined_rows']:,}", f"{last['curated_rows_total']:,}",
-                      f"{last['quality_score']:.2f}%")
+                      f"{last['quality_score']:.2f}%", describe_last(settings, spec.id))
     console.print(table)
+
+
+@app.command()
+def reconcile(datasets: Annotated[list[str], typer.Argument(help="dataset ids")]) -> None:
+    """Compare each dataset's whole source with its curated table by key and row hash;
+    repair drift (missing rows inserted, stale ones updated, ghosts removed) and count it."""
+    from warehouse.reconcile import ReconcileBlocked
+    from warehouse.reconcile import reconcile as run_reconcile
+
+    settings = Settings.from_env()
+    failed = False
+    table = Table("dataset", "source rows", "inserted", "updated", "removed", "curated rows")
+    for spec in _specs(settings, datasets):
+        try:
+            r = run_reconcile(spec, settings)
+        except (ReconcileBlocked, ValueError) as exc:
+            console.print(Text(str(exc), style="red"))
+            failed = True
+            continue
+        table.add_row(spec.id, f"{r.source_rows:,}", f"{r.inserted:,}", f"{r.updated:,}",
+                      f"{r.removed:,}", f"{r.curated_rows_after:,}")
+    console.print(table)
+    if failed:
+        raise typer.Exit(1)
