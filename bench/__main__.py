@@ -1,4 +1,4 @@
-"""`python -m bench [population|land|reconcile] [--size N]`: run benchmarks, print tables, save JSON."""
+"""`python -m bench [population|land|reconcile|cdc] [--size N]`: run benchmarks, print tables, save JSON."""
 
 from __future__ import annotations
 
@@ -134,8 +134,14 @@ def main(which: Annotated[str, typer.Argument()] = "population",
         size = size or 1_000_000
         rows = run_reconcile(size)
         console.print(_table(f"Reconciliation of {size:,} parcels (PostgreSQL)", rows))
+    elif which == "cdc":
+        from bench.pg_logical import run as run_cdc
+
+        size = size or 100_000
+        rows = run_cdc(size)
+        console.print(_table(f"Log-based capture vs timestamps: {size:,} changes", rows))
     else:
-        raise typer.BadParameter(f"unknown benchmark {which!r}: population, land or reconcile")
+        raise typer.BadParameter(f"unknown benchmark {which!r}: population, land, reconcile or cdc")
     out = RESULTS / f"{which}-{time.strftime('%Y%m%dT%H%M%S')}.json"
     out.write_text(json.dumps(rows, indent=2), encoding="utf-8")
     console.print(f"saved {out}")
