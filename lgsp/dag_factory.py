@@ -99,6 +99,44 @@ def build_dag(spec: DatasetSpec) -> Any:
     return dag
 
 
+def build_reconcile_dag(spec: DatasetSpec) -> Any:
+    """`lgsp_<id>_reconcile`, on the schedule of `source.params.reconcile`: the full compare
+    of source and curated that repairs drift (warehouse/reconcile.py)."""
+    from airflow.sdk import DAG, task
+    from airflow.sdk.exceptions import AirflowFailException
+
+    with DAG(
+        dag_id=f"lgsp_{spec.id}_reconcile",
+        description=f"Reconciliation: {spec.title.en}",
+        schedule=str(spec.source.params["reconcile"]),
+        start_date=datetime(2026, 1, 1),
+        catchup=False,
+        max_active_runs=1,
+        tags=["lgsp", "reconcile", f"dataset:{spec.id}"],
+        default_args={"retries": 1, "retry_delay": timedelta(minutes=5)},
+    ) as dag:
+
+        @task(task_id="reconcile", outlets=[_asset(spec.id)])
+        def reconcile() -> dict[str, Any]:
+            from dataclasses import asdict
+
+            from warehouse.reconcile import ReconcileBlocked
+            from warehouse.reconcile import reconcile as run
+
+            try:
+                return asdict(run(spec, Settings.from_env()))
+            except ReconcileBlocked as exc:
+                raise AirflowFailException(str(exc)) from exc
+
+        reconcile()
+    return dag
+
+
 def build_dags(settings: Settings | None = None) -> dict[str, Any]:
     settings = settings or Settings.from_env()
-    return {f"lgsp_{spec.id}": build_dag(spec) for spec in load_specs(settings.specs_dir)}
+    dags = {}
+    for spec in load_specs(settings.specs_dir):
+        dags[f"lgsp_{spec.id}"] = build_dag(spec)
+        if spec.source.params.get("reconcile"):
+            dags[f"lgsp_{spec.id}_reconcile"] = build_reconcile_dag(spec)
+    return dags

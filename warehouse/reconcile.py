@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from catalog.spec import DatasetSpec
-from expectations.gate import CURATED_FILE, QUARANTINE_FILE, run_gate
+from expectations.gate import CURATED_FILE, GATE_MEMORY_LIMIT, QUARANTINE_FILE, run_gate
 from lgsp.config import Settings
 from warehouse import duck, iceberg
 from warehouse.curate import curated_arrow_schema
@@ -39,7 +39,8 @@ LOG_FILE = "reconcile.jsonl"
 
 
 class ReconcileBlocked(RuntimeError):
-    """The full read did not pass the gate; nothing was repaired."""
+    """The full read did not pass the gate, or the table was published meanwhile; nothing
+    was repaired."""
 
 
 @dataclass
@@ -74,6 +75,10 @@ def reconcile(spec: DatasetSpec, settings: Settings, until: datetime | None = No
     if not spec.primary_key:
         raise ValueError(f"{spec.id}: reconciliation compares by primary key; the spec has none")
     full = _full_spec(spec)
+    catalog = iceberg.load_catalog(settings)
+    schema = curated_arrow_schema(spec)
+    before = iceberg.ensure_table(catalog, iceberg.CURATED, spec.id, schema).current_snapshot()
+    started_on = before.snapshot_id if before else None
     run = pipeline.extract(full, settings, until=until or datetime.now(UTC))
     gate = run_gate(full, run, settings, use_gx=False)
     if gate.blocked:
@@ -81,24 +86,34 @@ def reconcile(spec: DatasetSpec, settings: Settings, until: datetime | None = No
                                + "; ".join(gate.block_reasons))
     staged = Path(gate.staging_dir) / CURATED_FILE
     quarantined = Path(gate.staging_dir) / QUARANTINE_FILE
-    catalog = iceberg.load_catalog(settings)
-    schema = curated_arrow_schema(spec)
-    iceberg.ensure_table(catalog, iceberg.CURATED, spec.id, schema)
     columns = ", ".join(q(f.name) for f in schema)
     keys = ", ".join(q(k) for k in spec.primary_key)
     hashed = ", ".join(q(c) for c in spec.column_names)
     order = f"{q(spec.order_by)} DESC NULLS LAST" if spec.order_by else "1"
     counts: dict[str, int] = {}
+    # A snapshot of a table with a primary key has each key once: then no window over every
+    # row and column (that would hold the table in memory), only key and hash are read.
+    with duck.connection(memory_limit=GATE_MEMORY_LIMIT) as con:
+        key = q(spec.primary_key[0]) if len(spec.primary_key) == 1 else f"({keys})"
+        row = con.execute(f"SELECT count(*) = count(DISTINCT {key}) FROM read_parquet('{staged}')"
+                          ).fetchone()
+    unique = bool(row and row[0])
+    newest = "" if unique else (f"QUALIFY row_number() OVER (PARTITION BY {keys} "
+                                f"ORDER BY {order}) = 1")
 
     def attempt() -> iceberg.Table:
         fresh = catalog.load_table((iceberg.CURATED, spec.id))
+        now_on = fresh.current_snapshot()
+        if (now_on.snapshot_id if now_on else None) != started_on:
+            # A run published while the source was read: its newer rows would be undone.
+            raise ReconcileBlocked(f"{spec.id}: the table was published during reconciliation "
+                                   f"(read {run.run_id}); nothing repaired, run it again")
         current = duck.parquet_source([iceberg.local_path(p) for p in iceberg.data_files(fresh)])
         quarantine_keys = (f"SELECT DISTINCT {keys} FROM read_parquet('{quarantined}')"
                            if gate.quarantined_rows else f"SELECT {keys} FROM source WHERE false")
         # source: one row per key (the newest); kept: curated rows of keys quarantined now.
         with_sql = (
-            f"WITH source AS (SELECT {columns} FROM read_parquet('{staged}') "
-            f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {order}) = 1), "
+            f"WITH source AS (SELECT {columns} FROM read_parquet('{staged}') {newest}), "
             f"cur AS (SELECT {columns} FROM {current}), "
             f"held AS ({quarantine_keys}), "
             f"kept AS (SELECT * FROM cur SEMI JOIN held USING ({keys}) "
@@ -112,7 +127,7 @@ def reconcile(spec: DatasetSpec, settings: Settings, until: datetime | None = No
             f"FROM (SELECT ({keys}) AS k, hash({hashed}) AS h FROM target) AS t "
             f"FULL OUTER JOIN (SELECT ({keys}) AS k, hash({hashed}) AS h FROM cur) AS c "
             f"ON t.k = c.k")
-        with duck.connection() as con:
+        with duck.connection(memory_limit=GATE_MEMORY_LIMIT) as con:
             row = con.execute(compare).fetchone()
         assert row is not None
         counts.update(inserted=int(row[0]), updated=int(row[1]), removed=int(row[2]),
@@ -123,7 +138,7 @@ def reconcile(spec: DatasetSpec, settings: Settings, until: datetime | None = No
         shutil.rmtree(out_dir, ignore_errors=True)
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         try:
-            with duck.connection() as con:
+            with duck.connection(memory_limit=GATE_MEMORY_LIMIT) as con:
                 con.execute(f"COPY ({with_sql}SELECT * FROM target) TO '{out_dir}' "
                             "(FORMAT parquet, COMPRESSION zstd, FILE_SIZE_BYTES '256MB', "
                             "FILENAME_PATTERN 'part-{i}')")

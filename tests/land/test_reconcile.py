@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from typer.testing import CliRunner
 
 from lgsp import pipeline
@@ -65,3 +66,51 @@ def test_reconcile_is_the_deletion_fallback_of_a_source_without_a_deletion_log(d
     result = reconcile(spec, settings)
     assert (result.inserted, result.updated, result.removed) == (0, 0, 3)
     assert_mirrors(db, settings, land_data)
+
+
+def test_a_publish_during_reconciliation_makes_it_repair_nothing(pg, land_data, settings,
+                                                                monkeypatch):
+    """The read is older than a run published meanwhile: committing it would undo that run."""
+    import warehouse.reconcile as module
+    from expectations import gate as gate_module
+
+    spec = spec_for("land_parcels", pg, batch_rows=250)
+    pipeline.run_dataset(spec, settings, use_gx=False, until=LOADED)
+    updated, ghost = _clean(pg, land_data, 2)
+    pg.execute("DELETE FROM parcels WHERE parcel_id = %s", (ghost,))  # drift to repair
+
+    def gate_then_publish(*args, **kwargs):  # an incremental run publishes meanwhile
+        result = gate_module.run_gate(*args, **kwargs)
+        pg.execute("UPDATE parcels SET land_use_code = 'ODT', land_use_code_list = '2024', "
+                   "updated_at = %s WHERE parcel_id = %s", (LOADED + timedelta(hours=1), updated))
+        pipeline.run_dataset(spec, settings, use_gx=False, until=LOADED + timedelta(days=1))
+        return result
+
+    monkeypatch.setattr(module, "run_gate", gate_then_publish)
+    with pytest.raises(module.ReconcileBlocked, match="published during reconciliation"):
+        reconcile(spec, settings)
+    curated = _curated(settings)
+    assert curated[updated][0] == "ODT" and ghost in curated  # the run kept; nothing repaired
+
+
+def test_reconcile_dag_runs_on_its_schedule_with_airflow(pg, land_data, settings, monkeypatch):
+    """The spec's `reconcile: "@weekly"` gives lgsp_land_parcels_reconcile; a real dag.test()
+    of it removes a ghost and records the counts."""
+    from lgsp import airflow_env
+    from lgsp.dag_factory import build_dags
+    from warehouse.reconcile import last_reconciliation
+
+    dag = build_dags(settings)["lgsp_land_parcels_reconcile"]
+    assert [t.task_id for t in dag.tasks] == ["reconcile"]
+    assert dag.schedule == "@weekly"
+    monkeypatch.setenv("LGSP_LAND_DSN", pg.dsn)
+    spec = spec_for("land_parcels", pg)
+    pipeline.run_dataset(spec, settings, use_gx=False, until=LOADED)
+    (ghost,) = _clean(pg, land_data, 1)
+    pg.execute("DELETE FROM parcels WHERE parcel_id = %s", (ghost,))  # no deletion-log row
+    airflow_env.migrate(settings)
+    result = airflow_env.dag_test(settings, "lgsp_land_parcels_reconcile", timeout=900)
+    assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-3000:])
+    assert ghost not in _curated(settings)
+    last = last_reconciliation(settings, "land_parcels")
+    assert last is not None and (last["inserted"], last["updated"], last["removed"]) == (0, 0, 1)
