@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
@@ -33,6 +33,8 @@ class _Registry(BaseHTTPRequestHandler):
 
         def inside(stamp: str | None) -> bool:
             t = datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+            if t.tzinfo is None:  # the registry's own wall clock (Vietnam)
+                t = t.replace(tzinfo=timezone(timedelta(hours=7)))
             return ((since is None or t > datetime.fromisoformat(since.replace("Z", "+00:00")))
                     and (until is None or t <= datetime.fromisoformat(until.replace("Z", "+00:00"))))
 
@@ -88,3 +90,23 @@ def test_case5_registry_clock_behind_ours_is_covered_by_lag(registry, settings):
     curated = dict(curated_connection(settings).execute(
         "SELECT personal_id, residence_address FROM population").fetchall())
     assert curated == {k: r["residence_address"] for k, r in records.items()}
+
+
+@pytest.mark.parametrize(("zone", "hours"), [("Asia/Ho_Chi_Minh", 7), ("+07:00", 7), (None, 0)])
+def test_case6_naive_local_timestamps_from_rest_are_stored_as_instants(registry, settings, zone,
+                                                                       hours):
+    url, records = registry
+    spec = get_spec("population")
+    params = {**spec.source.params, "base_url": url}
+    if zone:
+        params["timezone"] = zone
+    spec = spec.model_copy(update={"source": spec.source.model_copy(update={"params": params})})
+    local = datetime(2026, 11, 1, 8, 0, 0)
+    naive = person(updated_at=local.isoformat(sep=" "))
+    aware = person(updated_at="2026-11-01T08:00:00+07:00")
+    records.update({str(naive["personal_id"]): naive, str(aware["personal_id"]): aware})
+    assert pipeline.run_dataset(spec, settings, use_gx=False).published == 2
+    stored = dict(curated_connection(settings).execute(
+        "SELECT personal_id, updated_at FROM population").fetchall())
+    assert stored[naive["personal_id"]] == local - timedelta(hours=hours)
+    assert stored[aware["personal_id"]] == datetime(2026, 11, 1, 1, 0, 0)  # its own offset
