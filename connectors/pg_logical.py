@@ -12,9 +12,10 @@ Parameters (spec `source.params`):
   max_changes  changes decoded per run at most (default 1 000 000; whole transactions)
 
 How a run works, through SQL functions on an ordinary connection:
-- first run (no slot): the slot is created (its position L), then the whole table is read in
-  one snapshot taken after L (the initial load). Changes committed between L and that snapshot
-  come again in the next run, in order: replaying them converges to the same rows.
+- first run (no slot, or a slot whose initial load never published: dropped): the slot is
+  created (its position L), then the whole table is read in one snapshot taken after L (the
+  initial load). Changes committed between L and that snapshot come again in the next run,
+  in order: replaying them converges to the same rows.
 - later runs: the slot is first advanced to the position the last *published* run recorded in
   the connector state (`pg_replication_slot_advance`): a run killed before publishing left the
   state (and so the slot) where it was, so its changes are decoded again; a run killed after
@@ -186,6 +187,11 @@ class PgLogicalConnector:
         saved = (state.extra.get(STATE_KEY) or {})
         slot = con.execute("SELECT confirmed_flush_lsn::text FROM pg_replication_slots "
                            "WHERE slot_name = %s", (self.slot,)).fetchone()
+        if slot is not None and not saved.get("lsn"):
+            # The slot's initial load never published (a run killed after creating it): start
+            # over with a new slot and snapshot, as on a first run.
+            con.execute("SELECT pg_drop_replication_slot(%s)", (self.slot,))
+            slot = None
         if slot is None:
             if saved.get("lsn"):
                 raise ConnectorError(
@@ -274,6 +280,13 @@ class PgLogicalConnector:
                                 "(an unchanged TOASTed value): set REPLICA IDENTITY FULL on the table")
                         values[i] = old[i]
                 pending.append((self._key(cols, values), False, values))
+            elif kind == "T":  # TRUNCATE: no per-row changes to deliver
+                count = m.int(4)
+                m.int(1)
+                if any(relations.get(m.int(4), ("",))[0] == self.table for _ in range(count)):
+                    raise ConnectorError(
+                        f"{self.spec.id}: {self.where}: the table was truncated; reset the "
+                        "dataset's state (and drop the slot) for a new initial load")
             elif kind == "C":
                 m.int(1)
                 m.int(8)  # commit LSN

@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 
 from catalog.spec import get_spec
+from connectors.base import ConnectorError
 from connectors.pg_logical import STATE_KEY, lsn_int
 from connectors.state import StateStore
 from expectations.gate import run_gate
@@ -103,3 +104,24 @@ def test_a_killed_run_resumes_from_the_slot_without_loss_or_duplicate(cdc_db, la
     again = pipeline.run_dataset(spec, settings, use_gx=False)
     assert again.extracted == 0 and _slot_position(db) == saved
     assert_mirrors(db, settings, land_data)
+
+
+def test_an_initial_load_killed_before_publishing_starts_over(cdc_db, land_data, settings):
+    db, spec = cdc_db, _spec(cdc_db)
+    killed = pipeline.extract(spec, settings)  # the slot is created, nothing is published
+    assert killed.row_count == len(land_data.parcels)
+    (updated,) = _clean(db, land_data, 1)
+    db.execute("UPDATE parcels SET land_use_code = 'ODT', land_use_code_list = '2024', "
+               "updated_at = now() WHERE parcel_id = %s", (updated,))
+    first = pipeline.run_dataset(spec, settings, use_gx=False)
+    assert first.extracted == len(land_data.parcels)  # a new snapshot, with the update
+    assert_mirrors(db, settings, land_data)
+    assert pipeline.run_dataset(spec, settings, use_gx=False).extracted == 0
+
+
+def test_a_truncated_table_fails_the_run_clearly(cdc_db, land_data, settings):
+    db, spec = cdc_db, _spec(cdc_db)
+    pipeline.run_dataset(spec, settings, use_gx=False)
+    db.execute("TRUNCATE parcels")
+    with pytest.raises(ConnectorError, match="the table was truncated"):
+        pipeline.run_dataset(spec, settings, use_gx=False)
