@@ -63,9 +63,15 @@ class ReconcileResult:
 
 
 def _full_spec(spec: DatasetSpec) -> DatasetSpec:
-    """The same source read whole (no watermark, no lag)."""
+    """The same source read whole (no watermark, no lag). A log-based source (`pg_logical`)
+    is read as its table, in one snapshot, by the `sql` transport: the log holds changes only."""
     params = {k: v for k, v in spec.source.params.items() if k != "lag"}
-    source = spec.source.model_copy(update={"incremental": False, "params": params})
+    connector = spec.source.connector
+    if connector == "pg_logical":
+        connector = "sql"
+        params = {k: params[k] for k in ("dsn", "table", "key") if k in params}
+    source = spec.source.model_copy(update={"incremental": False, "params": params,
+                                            "connector": connector})
     return spec.model_copy(update={"source": source})
 
 

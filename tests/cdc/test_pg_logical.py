@@ -125,3 +125,20 @@ def test_a_truncated_table_fails_the_run_clearly(cdc_db, land_data, settings):
     db.execute("TRUNCATE parcels")
     with pytest.raises(ConnectorError, match="the table was truncated"):
         pipeline.run_dataset(spec, settings, use_gx=False)
+
+
+def test_reconcile_of_a_log_based_dataset_reads_the_table_not_the_slot(cdc_db, land_data,
+                                                                        settings):
+    from warehouse.reconcile import reconcile
+
+    db, spec = cdc_db, _spec(cdc_db)
+    pipeline.run_dataset(spec, settings, use_gx=False)
+    (changed,) = _clean(db, land_data, 1)
+    db.execute("UPDATE parcels SET area_m2 = area_m2 + 1 WHERE parcel_id = %s", (changed,))
+    position = _slot_position(db)
+    result = reconcile(spec, settings)
+    assert result.source_rows == len(land_data.parcels) and result.updated == 1
+    assert _slot_position(db) == position  # the slot untouched: the change still comes once
+    assert_mirrors(db, settings, land_data)
+    assert pipeline.run_dataset(spec, settings, use_gx=False).extracted == 1
+    assert_mirrors(db, settings, land_data)
