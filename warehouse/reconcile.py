@@ -184,7 +184,7 @@ def describe_last(settings: Settings, dataset: str) -> str:
     last reconciliation and what it repaired."""
     last = last_reconciliation(settings, dataset)
     if last is None:
-        return "never"
+        return "-"  # not reconciled yet ("never" in `lgsp status` means never run)
     return f"{last['at'][:10]} +{last['inserted']:,} ~{last['updated']:,} -{last['removed']:,}"
 
 
