@@ -54,7 +54,7 @@ import math
 import select
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 import pyarrow as pa
@@ -554,7 +554,12 @@ class _MariaDbReader(_Reader):
         def instant(epoch: object) -> datetime | None:
             return None if epoch is None else datetime.fromtimestamp(float(epoch), UTC)  # type: ignore[arg-type]
 
-        return instant(now), instant(oldest)
+        # trx_started has whole seconds and is taken when InnoDB starts the transaction, just
+        # after its first statement's NOW(); and INNODB_TRX is a cache refreshed every 0.1 s,
+        # so a transaction younger than that may be missing from it: a second's margin on both.
+        start, margin = instant(oldest), timedelta(seconds=1)
+        clock = instant(now)
+        return (clock - margin if clock else None), (start - margin if start else None)
 
     def begin_snapshot(self) -> None:
         with self.con.cursor() as cur:
