@@ -337,9 +337,13 @@ class _PostgresReader(_Reader):
         # Any open transaction of this database may still commit rows stamped at or after its
         # start (now() is the transaction's start; clock_timestamp() later still).
         with self.con.cursor() as cur:
-            cur.execute("SELECT clock_timestamp(), (SELECT min(xact_start) FROM pg_stat_activity "
-                        "WHERE datname = current_database() AND pid <> pg_backend_pid() "
-                        "AND xact_start IS NOT NULL AND backend_type = 'client backend')")
+            # A prepared two-phase transaction has left pg_stat_activity and its start is not
+            # known (only when it was prepared): while one exists, nothing is safe to pass.
+            cur.execute("SELECT clock_timestamp(), least((SELECT min(xact_start) FROM "
+                        "pg_stat_activity WHERE datname = current_database() AND pid <> "
+                        "pg_backend_pid() AND xact_start IS NOT NULL AND backend_type = "
+                        "'client backend'), (SELECT '1970-01-01'::timestamptz FROM "
+                        "pg_prepared_xacts WHERE database = current_database() LIMIT 1))")
             row = cur.fetchone()
         return (row[0], row[1]) if row else (None, None)
 

@@ -1,6 +1,7 @@
-"""A throwaway PostgreSQL 15 server with wal_level = logical, for the log-based capture tests
-and bench: initdb and pg_ctl of the installed server, run as the postgres user (they refuse
-root), data directory under /tmp, a free port on 127.0.0.1. Never the shared server."""
+"""A throwaway PostgreSQL 15 server with wal_level = logical (and two-phase commit enabled),
+for the log-based capture tests, the prepared-transaction test and the bench: initdb and pg_ctl
+of the installed server, run as the postgres user (they refuse root), data directory under
+/tmp, a free port on 127.0.0.1. Never the shared server."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ def logical_server() -> Iterator[str]:
                      "--no-sync", "-E", "UTF8")
         options = (f"-c wal_level=logical -c port={port} -c listen_addresses=127.0.0.1 "
                    f"-c unix_socket_directories={root} -c max_replication_slots=20 "
-                   "-c max_wal_senders=20 -c fsync=off")
+                   "-c max_wal_senders=20 -c max_prepared_transactions=10 -c fsync=off")
         _as_postgres(str(BIN / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "log"),
                      "-w", "start")
         yield f"postgresql://postgres@127.0.0.1:{port}"
