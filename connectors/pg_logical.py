@@ -49,6 +49,7 @@ DEFAULT_MAX_CHANGES = 1_000_000
 BATCH_ROWS = 50_000
 PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 STATE_KEY = "pg_logical"
+_INT16, _INT32 = struct.Struct(">h"), struct.Struct(">i")
 
 
 def lsn_text(value: int) -> str:
@@ -83,17 +84,26 @@ class _Message:
         return text
 
     def tuple(self) -> list[str | None | type[Unchanged]]:
+        """TupleData: n columns, each 'n' (null), 'u' (unchanged TOAST) or 't' + length + text.
+        The hot loop of the decoder: locals, precompiled structs, no method calls."""
+        data, at = self.data, self.at
+        (count,) = _INT16.unpack_from(data, at)
+        at += 2
         values: list[str | None | type[Unchanged]] = []
-        for _ in range(self.int(2)):
-            kind = self.byte()
-            if kind == "n":
-                values.append(None)
-            elif kind == "u":
-                values.append(Unchanged)
+        append = values.append
+        for _ in range(count):
+            kind = data[at]
+            at += 1
+            if kind == 110:  # 'n'
+                append(None)
+            elif kind == 117:  # 'u'
+                append(Unchanged)
             else:  # 't' text (or 'b' binary, never asked for)
-                size = self.int(4)
-                values.append(self.data[self.at:self.at + size].decode("utf-8"))
-                self.at += size
+                (size,) = _INT32.unpack_from(data, at)
+                at += 4
+                append(data[at:at + size].decode("utf-8"))
+                at += size
+        self.at = at
         return values
 
 
@@ -227,7 +237,7 @@ class PgLogicalConnector:
 
     def _changes(self, con: Any, columns: list[str]) -> Iterator[pa.RecordBatch]:
         upto = con.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]
-        relations: dict[int, tuple[str, list[str]]] = {}
+        relations: dict[int, tuple[str, list[str], list[int]]] = {}  # name, columns, key at
         latest: dict[tuple[str | None, ...], tuple[bool, list[Any], datetime | None]] = {}
         names: list[str] = columns
         commit_at: datetime | None = None
@@ -238,9 +248,22 @@ class PgLogicalConnector:
             "'proto_version', '1', 'publication_names', %s)",
             (self.slot, upto, self.max_changes, self.publication))
         for (data,) in cur:
-            m = _Message(bytes(data))
+            m = _Message(data if isinstance(data, bytes) else bytes(data))
             kind = m.byte()
-            if kind == "B":
+            if kind in ("I", "U"):  # the common case first, decoded inline
+                rel_name, cols, key_at = relations[m.int(4)]
+                if rel_name != self.table:
+                    continue
+                self.changes += 1
+                old: list[Any] | None = None
+                if m.byte() in ("K", "O"):  # U only: the old key or row, then 'N'
+                    old = m.tuple()
+                    m.at += 1
+                values = m.tuple()
+                if Unchanged in values:
+                    self._fill_unchanged(cols, values, old)
+                pending.append((tuple(values[i] for i in key_at), False, values))
+            elif kind == "B":
                 pending = []
             elif kind == "R":
                 rel = m.int(4)
@@ -253,37 +276,22 @@ class PgLogicalConnector:
                     cols.append(m.string())
                     m.int(4)
                     m.int(4)
-                relations[rel] = (name, cols)
+                relations[rel] = (name, cols, self._key_at(cols) if name == self.table else [])
                 if name == self.table:
                     names = cols
-            elif kind in ("I", "U", "D"):
-                rel_name, cols = relations[m.int(4)]
+            elif kind == "D":
+                rel_name, cols, key_at = relations[m.int(4)]
                 if rel_name != self.table:
                     continue
                 self.changes += 1
-                old: list[Any] | None = None
-                marker = m.byte()
-                if marker in ("K", "O"):
-                    old = m.tuple()
-                    marker = m.byte() if kind == "U" else marker
-                if kind == "D":
-                    assert old is not None
-                    values = old
-                    pending.append((self._key(cols, values), True, values))
-                    continue
+                m.at += 1  # 'K' or 'O': the old key (or row)
                 values = m.tuple()
-                for i, v in enumerate(values):
-                    if v is Unchanged:
-                        if old is None or old[i] is Unchanged:
-                            raise ConnectorError(
-                                f"{self.spec.id}: {self.where}: column {cols[i]} was not sent "
-                                "(an unchanged TOASTed value): set REPLICA IDENTITY FULL on the table")
-                        values[i] = old[i]
-                pending.append((self._key(cols, values), False, values))
+                pending.append((tuple(values[i] for i in key_at), True, values))
             elif kind == "T":  # TRUNCATE: no per-row changes to deliver
                 count = m.int(4)
                 m.int(1)
-                if any(relations.get(m.int(4), ("",))[0] == self.table for _ in range(count)):
+                if any(relations.get(m.int(4), ("", [], []))[0] == self.table
+                       for _ in range(count)):
                     raise ConnectorError(
                         f"{self.spec.id}: {self.where}: the table was truncated; reset the "
                         "dataset's state (and drop the slot) for a new initial load")
@@ -300,9 +308,18 @@ class PgLogicalConnector:
                 self._end_lsn = lsn_text(end)
         yield from self._emit(names, latest)
 
-    def _key(self, cols: list[str], values: list[Any]) -> tuple[str | None, ...]:
+    def _fill_unchanged(self, cols: list[str], values: list[Any], old: list[Any] | None) -> None:
+        for i, v in enumerate(values):
+            if v is Unchanged:
+                if old is None or old[i] is Unchanged:
+                    raise ConnectorError(
+                        f"{self.spec.id}: {self.where}: column {cols[i]} was not sent (an "
+                        "unchanged TOASTed value): set REPLICA IDENTITY FULL on the table")
+                values[i] = old[i]
+
+    def _key_at(self, cols: list[str]) -> list[int]:
         try:
-            return tuple(values[cols.index(k)] for k in self.key)
+            return [cols.index(k) for k in self.key]
         except ValueError as exc:
             raise ConnectorError(f"{self.spec.id}: {self.where}: key column(s) {self.key} are not "
                                  f"in the decoded relation ({', '.join(cols)})") from exc
