@@ -1,4 +1,4 @@
-"""`python -m bench [population|land|generator|exports] [--size N]`: run, print tables, save JSON."""
+"""`python -m bench [population|land|generator|exports|reconcile|cdc] [--size N]`: print tables, save JSON."""
 
 from __future__ import annotations
 
@@ -154,8 +154,21 @@ def main(which: Annotated[str, typer.Argument()] = "population",
 
         rows = run_exports(size or 1_200_000)
         console.print(exports_table(rows))
+    elif which == "reconcile":
+        from bench.reconcile import run as run_reconcile
+
+        size = size or 1_000_000
+        rows = run_reconcile(size)
+        console.print(_table(f"Reconciliation of {size:,} parcels (PostgreSQL)", rows))
+    elif which == "cdc":
+        from bench.pg_logical import run as run_cdc
+
+        size = size or 100_000
+        rows = run_cdc(size)
+        console.print(_table(f"Log-based capture vs timestamps: {size:,} changes", rows))
     else:
-        raise typer.BadParameter(f"unknown benchmark {which!r}: population, land, generator or exports")
+        raise typer.BadParameter(f"unknown benchmark {which!r}: population, land, generator, "
+                                 "exports, reconcile or cdc")
     out = RESULTS / f"{which}-{time.strftime('%Y%m%dT%H%M%S')}.json"
     out.write_text(json.dumps(rows, indent=2), encoding="utf-8")
     console.print(f"saved {out}")

@@ -66,10 +66,34 @@ def connector_problems(spec: DatasetSpec) -> list[str]:
     if decl is None:
         known = ", ".join(sorted(declarations.connectors()))
         return [f"source.connector: unknown transport {name!r}; available: {known}"]
+    params = dict(spec.source.params)
+    found = _common_source_problems(params)
     if decl.params is None:
-        return []
-    return _params_problems(spec, Path("."), "source.params", f"transport {name}",
-                            dict(spec.source.params), decl.params, decl.required, {})
+        return found
+    given = {k: v for k, v in params.items() if k not in COMMON_SOURCE_PARAMS}
+    return found + _params_problems(spec, Path("."), "source.params", f"transport {name}",
+                                    given, decl.params, decl.required, {})
+
+
+COMMON_SOURCE_PARAMS = ("lag", "timezone", "reconcile")
+"""Source parameters every transport takes (applied by the pipeline, not the connector):
+`lag` (a lookback re-read every run), `timezone` (of timestamps stored without an offset),
+`reconcile` (the schedule of the full compare, warehouse/reconcile.py)."""
+
+
+def _common_source_problems(params: dict[str, Any]) -> list[str]:
+    from connectors.safe_window import parse_lag, parse_zone  # stdlib only: cheap at load
+
+    found = []
+    for name, parse in (("lag", parse_lag), ("timezone", parse_zone)):
+        try:
+            parse(params.get(name), f"source.params.{name}")
+        except ValueError as exc:
+            found.append(str(exc))
+    if params.get("reconcile") not in (None, ""):
+        found += [p.replace("schedule:", "source.params.reconcile:", 1)
+                  for p in schedule_problems(str(params["reconcile"]))]
+    return found
 
 
 def check_problems(spec: DatasetSpec, folder: Path, i: int, check: Check) -> list[str]:

@@ -12,7 +12,9 @@ Parameters (spec `source.params`):
               {table, table_column, key_column, deleted_at_column}; rows whose
               `table_column` equals this table and whose `deleted_at` falls in the window
               become tombstones (`_deleted` = "true", the key and order_by set)
-  naive_timezone  offset of timestamps stored without a zone (MariaDB DATETIME), "+00:00"
+  timezone    zone of timestamps stored without one (PostgreSQL timestamp, MariaDB DATETIME):
+              IANA name or offset, default UTC (`naive_timezone` is the older name); see
+              connectors/safe_window.py, which also owns `lag` (applied by the pipeline)
   paging      keyset | cursor | auto (default): how a window is read, see below
 
 How it reads the window (since, until]:
@@ -30,6 +32,16 @@ reader; on MariaDB through an unbuffered server-side cursor (pymysql SSCursor) r
 chunks. The next page or batch is read in a thread while the caller writes the current one.
 Memory is a couple of pages.
 Every value is delivered as text (timestamps ISO 8601 with their offset, in UTC).
+
+No change lost (connectors/safe_window.py): before reading, the connector asks the database
+for its clock and the start of the oldest transaction still running (PostgreSQL:
+pg_stat_activity of this database; MariaDB: information_schema.innodb_trx, transactions that
+wrote or are writing) and lowers `until` to it, cut to the change column's precision; the run's
+manifest records that window, so the watermark never passes a change still to come. Then all
+pages and the deletion log are read in one REPEATABLE READ, read-only snapshot: a row re-stamped
+while paging is read once (its new version falls in a later window), and a deletion-log row
+whose key is live in the same snapshot (deleted and re-inserted, or restored) is superseded by
+the row and not delivered: the source's own order decides, not the timestamps.
 Columns the table has beyond the spec are kept and reported as drift; spec columns the
 table lacks are reported (the gate blocks if a required one is missing). A lost connection or
 a dropped table fails the extract with a message naming the source, table and rows read.
@@ -42,7 +54,7 @@ import math
 import select
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 import pyarrow as pa
@@ -53,6 +65,15 @@ from catalog.spec import DatasetSpec
 from connectors.base import DELETED_COLUMN, ConnectorError, SchemaDrift, Window
 from connectors.prefetch import prefetched
 from connectors.registry import register
+from connectors.safe_window import (
+    as_instant,
+    local_naive,
+    safe_until,
+    source_lag,
+    source_zone,
+    zone_is_offset,
+    zone_sql_name,
+)
 from connectors.state import DatasetState
 
 DEFAULT_BATCH_ROWS = 100_000
@@ -77,7 +98,14 @@ class SqlConnector:
         self.updated_at = str(params.get("updated_at") or spec.order_by or "updated_at")
         self.batch_rows = int(params.get("batch_rows", DEFAULT_BATCH_ROWS))
         self.deletes = dict(params["deletes"]) if params.get("deletes") else None
-        self.naive_tz = str(params.get("naive_timezone", "+00:00"))
+        try:
+            self.zone = source_zone(params, spec.id)
+            self.lag = source_lag(params, spec.id)
+        except ValueError as exc:
+            raise ConnectorError(str(exc)) from exc
+        self.window: Window | None = None
+        """The window actually read (its `until` lowered to the safe bound), once known."""
+        self.bound: dict[str, str | None] = {}
         self.paging = str(params.get("paging", "auto"))
         if self.paging not in ("auto", "keyset", "cursor"):
             raise ConnectorError(f"{spec.id}: source.params.paging: {self.paging!r} is not "
@@ -95,7 +123,7 @@ class SqlConnector:
         return {"connector": "sql", "dsn": self.url.render_as_string(hide_password=True),
                 "table": self.table, "key": self.key, "updated_at": self.updated_at,
                 "pages": self.pages, "rows": self.rows, "tombstones": self.tombstones,
-                "deletes": bool(self.deletes)}
+                "deletes": bool(self.deletes), "safe_bound": self.bound}
 
     def pending_state(self) -> dict[str, Any]:
         return {}
@@ -114,9 +142,12 @@ class SqlConnector:
                 self.drift.note(set(columns), self.spec.column_names)
                 names = ([c for c in self.spec.column_names if c in columns]
                          + [c for c in columns if c not in self.spec.column_names])
+                window = self._safe_window(reader, window)
+                reader.begin_snapshot()
                 yield from self._pages(reader, names, window)
                 if self.deletes:
-                    yield from self._tombstones(reader, window)
+                    yield from self._tombstones(reader, window, names)
+                reader.end_snapshot()
         except ConnectorError:
             raise
         except Exception as exc:  # noqa: BLE001 - driver errors become one clear message
@@ -125,6 +156,25 @@ class SqlConnector:
             raise ConnectorError(
                 f"{self.spec.id}: {self.where}: read failed after {self.rows:,} rows: "
                 f"{type(exc).__name__}: {str(exc).strip()}") from exc
+
+    def _safe_window(self, reader: _Reader, window: Window) -> Window:
+        """The window with `until` lowered to what cannot change any more (see the module
+        docstring); read before the snapshot is taken, so a transaction running then is seen."""
+        source_now, oldest = reader.clock_and_oldest_transaction()
+        digits = [reader.precision(self.table, self.updated_at)]
+        if self.deletes:
+            digits.append(reader.precision(str(self.deletes.get("table", "deleted_records")),
+                                           str(self.deletes.get("deleted_at_column", "deleted_at"))))
+        known = [d for d in digits if d is not None]
+        until = safe_until(window.until, source_now, oldest, min(known) if known else None)
+        if window.since is not None and until < window.since:
+            until = window.since  # nothing safe to read yet; the watermark stays
+        self.bound = {"until_asked": window.until.isoformat(),
+                      "source_now": source_now.isoformat() if source_now else None,
+                      "oldest_running_transaction": oldest.isoformat() if oldest else None,
+                      "until": until.isoformat()}
+        self.window = Window(since=window.since, until=until)
+        return self.window
 
     def _page_tables(self, reader: _Reader, names: list[str], window: Window,
                      stop: threading.Event) -> Iterator[pa.Table]:
@@ -151,7 +201,8 @@ class SqlConnector:
             yield from table.to_batches()
 
 
-    def _tombstones(self, reader: _Reader, window: Window) -> Iterator[pa.RecordBatch]:
+    def _tombstones(self, reader: _Reader, window: Window,
+                    names: list[str]) -> Iterator[pa.RecordBatch]:
         assert self.deletes is not None
         if len(self.key) != 1:
             raise ConnectorError(f"{self.spec.id}: deletes: a tombstone table holds one key "
@@ -160,8 +211,11 @@ class SqlConnector:
         self.tombstones = table.num_rows
         if not table.num_rows:
             return
+        # Every column of the pages (NULL but the key and order_by), so a run holding only
+        # deletions still has the table's columns (its schema is not a drift).
+        given = {self.key[0]: table.column(0), self.updated_at: table.column(1)}
         tombstones = pa.table({
-            self.key[0]: table.column(0), self.updated_at: table.column(1),
+            **{n: given.get(n, pa.nulls(table.num_rows, pa.string())) for n in names},
             DELETED_COLUMN: pa.array(["true"] * table.num_rows, pa.string())})
         yield from tombstones.to_batches()
 
@@ -171,6 +225,7 @@ class _Reader:
 
     def __init__(self, connector: SqlConnector) -> None:
         self.c = connector
+        self._types: dict[str, dict[str, tuple[str, int | None]]] = {}
 
     def __enter__(self) -> _Reader:
         raise NotImplementedError
@@ -194,6 +249,36 @@ class _Reader:
 
     def tombstones(self, window: Window) -> pa.Table:
         raise NotImplementedError
+
+    def clock_and_oldest_transaction(self) -> tuple[datetime | None, datetime | None]:
+        """The source's clock and the start of its oldest transaction that may still
+        commit rows (None when there is none), as instants."""
+        raise NotImplementedError
+
+    def column_types(self, table: str) -> dict[str, tuple[str, int | None]]:
+        """Column -> (data type in lower case, fractional-second digits or None)."""
+        raise NotImplementedError
+
+    def precision(self, table: str, column: str) -> int | None:
+        if table not in self._types:
+            self._types[table] = self.column_types(table)
+        return self._types[table].get(column, ("", None))[1]
+
+    def is_naive(self, table: str, column: str) -> bool:
+        """A timestamp column stored without a zone (its values are in the spec's zone)."""
+        if table not in self._types:
+            self._types[table] = self.column_types(table)
+        return self._types[table].get(column, ("", None))[0] in NAIVE_TYPES
+
+    def begin_snapshot(self) -> None:
+        """Every read until end_snapshot sees one consistent, read-only snapshot."""
+        raise NotImplementedError
+
+    def end_snapshot(self) -> None:
+        raise NotImplementedError
+
+
+NAIVE_TYPES = frozenset({"timestamp without time zone", "datetime"})
 
 
 def _keyset_sql(order: list[str], quote: Any) -> str:
@@ -242,6 +327,50 @@ class _PostgresReader(_Reader):
             quoted = '"' + self.c.table.replace('"', '""') + '"'
             cur.execute(f"SELECT * FROM {quoted} LIMIT 0")
             return [d.name for d in cur.description or []]
+
+    def column_types(self, table: str) -> dict[str, tuple[str, int | None]]:
+        with self.con.cursor() as cur:
+            cur.execute("SELECT column_name, data_type, datetime_precision FROM "
+                        "information_schema.columns WHERE table_name = %s AND "
+                        "table_schema = ANY (current_schemas(false))", (table,))
+            return {str(n): (str(t).lower(), None if p is None else int(p))
+                    for n, t, p in cur.fetchall()}
+
+    def clock_and_oldest_transaction(self) -> tuple[datetime | None, datetime | None]:
+        # Any open transaction of this database may still commit rows stamped at or after its
+        # start (now() is the transaction's start; clock_timestamp() later still).
+        with self.con.cursor() as cur:
+            # A prepared two-phase transaction has left pg_stat_activity and its start is not
+            # known (only when it was prepared): while one exists, nothing is safe to pass.
+            cur.execute("SELECT clock_timestamp(), least((SELECT min(xact_start) FROM "
+                        "pg_stat_activity WHERE datname = current_database() AND pid <> "
+                        "pg_backend_pid() AND xact_start IS NOT NULL AND backend_type = "
+                        "'client backend'), (SELECT '1970-01-01'::timestamptz FROM "
+                        "pg_prepared_xacts WHERE database = current_database() LIMIT 1))")
+            row = cur.fetchone()
+        return (row[0], row[1]) if row else (None, None)
+
+    def begin_snapshot(self) -> None:
+        self.con.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+
+    def end_snapshot(self) -> None:
+        self.con.execute("COMMIT")
+
+    def _zone(self) -> str:
+        name = zone_sql_name(self.c.zone)
+        return f"INTERVAL '{name}'" if zone_is_offset(self.c.zone) else f"'{name}'"
+
+    def _mark(self, table: str, column: str) -> str:
+        """A parameter holding an instant, in the column's own terms."""
+        if self.is_naive(table, column):
+            return f"({{}}::timestamptz AT TIME ZONE {self._zone()})"
+        return "{}::timestamptz"
+
+    def _value(self, table: str, column: str, alias: str = "t") -> str:
+        """A column as text; a naive timestamp as the instant it means in the spec's zone."""
+        if self.is_naive(table, column):
+            return f"({alias}.{self._q(column)} AT TIME ZONE {self._zone()})::text"
+        return f"{alias}.{self._q(column)}::text"
 
     def _copy_blocks(self, select: str, params: list[object], names: list[str],
                      rows_per_block: int | None, stop: threading.Event | None = None
@@ -318,10 +447,12 @@ class _PostgresReader(_Reader):
     def _copy(self, select: str, params: list[object], names: list[str]) -> pa.Table:
         return next(self._copy_blocks(select, params, names, None))
 
-    def _window(self, column: str, window: Window) -> tuple[str, list[object]]:
-        clauses, params = [f"t.{self._q(column)} <= {{}}::timestamptz"], [window.until.isoformat()]
+    def _window(self, column: str, window: Window, table: str | None = None
+                ) -> tuple[str, list[object]]:
+        mark = self._mark(table or self.c.table, column)
+        clauses, params = [f"t.{self._q(column)} <= {mark}"], [window.until.isoformat()]
         if window.since is not None:
-            clauses.insert(0, f"t.{self._q(column)} > {{}}::timestamptz")
+            clauses.insert(0, f"t.{self._q(column)} > {mark}")
             params.insert(0, window.since.isoformat())
         return " AND ".join(clauses), params
 
@@ -329,7 +460,7 @@ class _PostgresReader(_Reader):
              last: list[str] | None) -> pa.Table:
         where, params = self._window(order[0], window)
         if last is not None:  # a row comparison: PostgreSQL turns it into an index range
-            marks = ", ".join(["{}::timestamptz", *["{}"] * (len(order) - 1)])
+            marks = ", ".join([self._mark(self.c.table, order[0]), *["{}"] * (len(order) - 1)])
             where += f" AND ({', '.join('t.' + self._q(o) for o in order)}) > ({marks})"
             params += last
         return self._copy(self._select(names, order, where, self.c.batch_rows), params, names)
@@ -338,7 +469,7 @@ class _PostgresReader(_Reader):
                 limit: int | None) -> str:
         # Qualified with the table alias: a bare name in ORDER BY would be the ::text output
         # column, sorted as text and without the (updated_at, key) index.
-        cols = ", ".join(f"t.{self._q(n)}::text AS {self._q(n)}" for n in names)
+        cols = ", ".join(f"{self._value(self.c.table, n)} AS {self._q(n)}" for n in names)
         return (f"SELECT {cols} FROM {self._q(self.c.table)} AS t WHERE {where}"
                 + (f" ORDER BY {', '.join('t.' + self._q(o) for o in order)}" if order else "")
                 + (f" LIMIT {limit}" if limit else ""))
@@ -354,11 +485,15 @@ class _PostgresReader(_Reader):
     def tombstones(self, window: Window) -> pa.Table:
         d = self.c.deletes or {}
         stamp = str(d.get("deleted_at_column", "deleted_at"))
-        where, params = self._window(stamp, window)
-        select = (f"SELECT t.{self._q(str(d.get('key_column', 'record_key')))}::text, "
-                  f"t.{self._q(stamp)}::text FROM {self._q(str(d.get('table', 'deleted_records')))} "
+        log = str(d.get("table", "deleted_records"))
+        record_key = f"t.{self._q(str(d.get('key_column', 'record_key')))}"
+        where, params = self._window(stamp, window, log)
+        # A key live in this same snapshot was re-inserted or restored after its deletion:
+        # the row is the source's latest word, the deletion-log row is superseded.
+        select = (f"SELECT {record_key}::text, {self._value(log, stamp)} FROM {self._q(log)} "
                   f"AS t WHERE t.{self._q(str(d.get('table_column', 'table_name')))} = {{}} "
-                  f"AND {where} ORDER BY t.{self._q(stamp)}")
+                  f"AND {where} AND NOT EXISTS (SELECT 1 FROM {self._q(self.c.table)} AS live "
+                  f"WHERE live.{self._q(self.c.key[0])} = {record_key}) ORDER BY t.{self._q(stamp)}")
         return self._copy(select, [self.c.table, *params], ["key", "deleted_at"])
 
 
@@ -403,33 +538,87 @@ class _MariaDbReader(_Reader):
             raise ConnectorError(f"{self.c.spec.id}: {self.c.where}: the table does not exist")
         return names
 
-    def _text(self, value: object) -> str | None:
+    def column_types(self, table: str) -> dict[str, tuple[str, int | None]]:
+        with self.con.cursor() as cur:
+            cur.execute("SELECT column_name, data_type, datetime_precision FROM "
+                        "information_schema.columns WHERE table_schema = DATABASE() AND "
+                        "table_name = %s", (table,))
+            return {str(n): (str(t).lower(), None if p is None else int(p))
+                    for n, t, p in cur.fetchall()}
+
+    def clock_and_oldest_transaction(self) -> tuple[datetime | None, datetime | None]:
+        # NOW() is a statement's time in MariaDB: only a transaction that wrote or is writing
+        # can still commit rows stamped before now. trx_started is in the system time zone,
+        # which UNIX_TIMESTAMP reads under time_zone = SYSTEM.
+        with self.con.cursor() as cur:
+            cur.execute("SET time_zone = 'SYSTEM'")
+            cur.execute("SELECT UNIX_TIMESTAMP(NOW(6)), (SELECT UNIX_TIMESTAMP(MIN(trx_started)) "
+                        "FROM information_schema.innodb_trx WHERE trx_mysql_thread_id <> "
+                        "CONNECTION_ID() AND (trx_rows_modified > 0 OR trx_rows_locked > 0 "
+                        "OR trx_query IS NOT NULL))")
+            now, oldest = cur.fetchall()[0]
+            cur.execute("SET time_zone = '+00:00'")
+
+        def instant(epoch: object) -> datetime | None:
+            return None if epoch is None else datetime.fromtimestamp(float(epoch), UTC)  # type: ignore[arg-type]
+
+        # trx_started has whole seconds and is taken when InnoDB starts the transaction, just
+        # after its first statement's NOW(); and INNODB_TRX is a cache refreshed every 0.1 s,
+        # so a transaction younger than that may be missing from it: a second's margin on both.
+        start, margin = instant(oldest), timedelta(seconds=1)
+        clock = instant(now)
+        return (clock - margin if clock else None), (start - margin if start else None)
+
+    def begin_snapshot(self) -> None:
+        with self.con.cursor() as cur:
+            cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+
+    def end_snapshot(self) -> None:
+        with self.con.cursor() as cur:
+            cur.execute("COMMIT")
+
+    def _zone(self, table: str, column: str) -> tzinfo:
+        """DATETIME holds the spec zone's wall time; TIMESTAMP is read in UTC (the session)."""
+        return self.c.zone if self.is_naive(table, column) else UTC
+
+    def _text(self, value: object, zone: tzinfo) -> str | None:
         if value is None or isinstance(value, str):
             return value
         if isinstance(value, datetime):
-            text = value.isoformat(sep=" ")
-            return text if value.tzinfo else text + self.c.naive_tz
+            return as_instant(value, zone).isoformat(sep=" ")
         if isinstance(value, bytes):
             return value.decode("utf-8")
         return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
+    def _param(self, instant: datetime | str, table: str, column: str) -> str:
+        """An instant as the column's own wall-clock text (window bounds, keyset marks)."""
+        if isinstance(instant, str):
+            instant = datetime.fromisoformat(instant)
+        if instant.tzinfo is None:
+            instant = instant.replace(tzinfo=UTC)
+        return local_naive(instant, self._zone(table, column)).isoformat(sep=" ")
+
     def _blocks(self, sql: str, params: list[object], names: list[str],
-                rows_per_block: int | None, stop: threading.Event | None = None
+                rows_per_block: int | None, stop: threading.Event | None = None,
+                table: str | None = None, columns: list[str] | None = None
                 ) -> Iterator[pa.Table]:
         """The query's rows from the unbuffered cursor as tables of `rows_per_block` rows
-        (all rows in one table when None), values as text."""
+        (all rows in one table when None), values as text; `columns` are the source columns
+        of `table` behind `names` (their types say which zone a datetime is in)."""
         limit = rows_per_block or math.inf
+        zones = [self._zone(table or self.c.table, c) for c in (columns or names)]
         with self.con.cursor() as cur:
             cur.execute(sql, params)
             read = 0
             while stop is None or not stop.is_set():
-                columns: list[list[str | None]] = [[] for _ in names]
+                out: list[list[str | None]] = [[] for _ in names]
                 count = 0
                 while count < limit and (rows := cur.fetchmany(int(min(MARIADB_CHUNK, limit - count)))):
                     for n, row in enumerate(rows):
                         for i, value in enumerate(row):
                             try:
-                                columns[i].append(self._text(value))
+                                out[i].append(self._text(value, zones[i]))
                             except UnicodeDecodeError as exc:
                                 raise ConnectorError(
                                     f"{self.c.spec.id}: {self.c.where}: column {names[i]!r}, row "
@@ -440,28 +629,28 @@ class _MariaDbReader(_Reader):
                     count += len(rows)
                 read += count
                 if count or rows_per_block is None:
-                    yield pa.table([pa.array(c, pa.string()) for c in columns], names=names)
+                    yield pa.table([pa.array(c, pa.string()) for c in out], names=names)
                 if count < limit:  # the result is exhausted
                     return
 
-    def _stream(self, sql: str, params: list[object], names: list[str]) -> pa.Table:
-        return next(self._blocks(sql, params, names, None))
+    def _stream(self, sql: str, params: list[object], names: list[str],
+                table: str | None = None, columns: list[str] | None = None) -> pa.Table:
+        return next(self._blocks(sql, params, names, None, table=table, columns=columns))
 
-    def _window(self, column: str, window: Window) -> tuple[str, list[object]]:
-        def naive(ts: datetime) -> str:
-            return ts.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
-
-        clauses, params = [f"{self._q(column)} <= %s"], [naive(window.until)]
+    def _window(self, column: str, window: Window, table: str | None = None
+                ) -> tuple[str, list[object]]:
+        table = table or self.c.table
+        clauses, params = [f"{self._q(column)} <= %s"], [self._param(window.until, table, column)]
         if window.since is not None:
             clauses.insert(0, f"{self._q(column)} > %s")
-            params.insert(0, naive(window.since))
+            params.insert(0, self._param(window.since, table, column))
         return " AND ".join(clauses), params
 
     def page(self, names: list[str], order: list[str], window: Window,
              last: list[str] | None) -> pa.Table:
         where, params = self._window(order[0], window)
         if last is not None:
-            stamp = last[0].removesuffix(self.c.naive_tz) if last[0] else last[0]
+            stamp = self._param(last[0], self.c.table, order[0]) if last[0] else last[0]
             values = [stamp, *last[1:]]
             where += " AND " + _keyset_sql(order, self._q)
             for i in range(len(order)):
@@ -481,12 +670,16 @@ class _MariaDbReader(_Reader):
     def tombstones(self, window: Window) -> pa.Table:
         d = self.c.deletes or {}
         stamp = str(d.get("deleted_at_column", "deleted_at"))
-        where, params = self._window(stamp, window)
-        sql = (f"SELECT {self._q(str(d.get('key_column', 'record_key')))}, {self._q(stamp)} "
-               f"FROM {self._q(str(d.get('table', 'deleted_records')))} "
+        log = str(d.get("table", "deleted_records"))
+        record_key = self._q(str(d.get("key_column", "record_key")))
+        where, params = self._window(stamp, window, log)
+        # A key live in this same snapshot supersedes its deletion-log rows (see PostgreSQL).
+        sql = (f"SELECT {record_key}, {self._q(stamp)} FROM {self._q(log)} AS t "
                f"WHERE {self._q(str(d.get('table_column', 'table_name')))} = %s AND {where} "
-               f"ORDER BY {self._q(stamp)}")
-        return self._stream(sql, [self.c.table, *params], ["key", "deleted_at"])
+               f"AND NOT EXISTS (SELECT 1 FROM {self._q(self.c.table)} AS live "
+               f"WHERE live.{self._q(self.c.key[0])} = t.{record_key}) ORDER BY {self._q(stamp)}")
+        return self._stream(sql, [self.c.table, *params], ["key", "deleted_at"],
+                            table=log, columns=[record_key.strip("`"), stamp])
 
 
 def _parse_csv(buffer: io.BytesIO, names: list[str]) -> pa.Table:

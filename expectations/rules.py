@@ -194,6 +194,11 @@ TIMESTAMP_PATTERN = (DATE_PATTERN + r"[T ]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-
 and time to the second (a fraction up to microseconds), `T` or a space between them, and the
 offset, `Z` or +HH:MM (+HHMM, +HH as PostgreSQL writes them). A value without its offset, or
 cut short ("2026-04-27T07:5", which DuckDB's cast reads as 07:05), is not a timestamp."""
+NAIVE_TIMESTAMP_PATTERN = (DATE_PATTERN + r"[T ]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+                           r"(\.[0-9]{1,6})?(Z|[+-]([01][0-9]|2[0-3])(:?[0-5][0-9])?)?")
+"""The same with the offset optional: for a source whose spec names the zone of its
+timestamps stored without one (`source.params.timezone` or `naive_timezone`); such a value
+is wall-clock time of that zone (warehouse/curate.py `instant_sql`)."""
 _INT_PATTERN = r"[+-]?[0-9]+"
 _PATTERNS = {"date": DATE_PATTERN, "timestamp": TIMESTAMP_PATTERN, "int": _INT_PATTERN}
 """What a value of the type looks like as written: DuckDB's casts are lenient (they read
@@ -202,17 +207,34 @@ _FORMS = {"date": " (YYYY-MM-DD)",
           "timestamp": " (complete ISO 8601 with offset: YYYY-MM-DDTHH:MM:SS[.ffffff]+HH:MM or Z)"}
 
 
-def typed_value(column: str, column_type: str, strict: bool = False) -> str:
+def declares_zone(spec: DatasetSpec) -> bool:
+    """The spec names the zone of timestamps its source stores without an offset."""
+    params = spec.source.params
+    return any(params.get(k) not in (None, "") for k in ("timezone", "naive_timezone"))
+
+
+def value_pattern(column_type: str, naive_ok: bool = False) -> str | None:
+    """The regular expression a complete value of the type matches as written (None: the
+    type's own cast decides)."""
+    if column_type == "timestamp" and naive_ok:
+        return NAIVE_TIMESTAMP_PATTERN
+    return _PATTERNS.get(column_type)
+
+
+def typed_value(column: str, column_type: str, strict: bool = False, naive_ok: bool = False,
+                convert: str | None = None) -> str:
     """SQL: the raw text of `column` as its type, for the `castable` check and the curated
     cast alike, so they agree. Surrounding blanks are ignored; a blank value is NULL; text
     that is not a complete value of the type as written is NULL, or with `strict` an error
-    (the curated cast, after the gate quarantined such rows: never silently NULL)."""
+    (the curated cast, after the gate quarantined such rows: never silently NULL).
+    `naive_ok`: a timestamp may omit its offset (see NAIVE_TIMESTAMP_PATTERN); `convert`: the
+    SQL that turns a well-formed value into the type (default a cast)."""
     c = q(column)
     if column_type == "string":
         return c
     text = f"NULLIF(trim({c}), '')"
-    cast = f"{'CAST' if strict else 'TRY_CAST'}({text} AS {sql_type(column_type)})"
-    pattern = _PATTERNS.get(column_type)
+    cast = convert or f"{'CAST' if strict else 'TRY_CAST'}({text} AS {sql_type(column_type)})"
+    pattern = value_pattern(column_type, naive_ok)
     if pattern is None:
         return cast
     otherwise = (f"error({lit(f'{column}: not a valid {column_type}: ')} || {text})" if strict
@@ -275,7 +297,8 @@ def castable(check: Check, ctx: RuleContext) -> list[RowCheck]:
                 name=_check_name(check, "", col),
                 rule="castable",
                 columns=(col,),
-                bad_when=f"({typed_value(col, ctype)} IS NULL AND {q(col)} IS NOT NULL "
+                bad_when=f"({typed_value(col, ctype, naive_ok=declares_zone(ctx.spec))} IS NULL "
+                         f"AND {q(col)} IS NOT NULL "
                          f"AND trim({q(col)}) <> '')",
                 reason=f"'{col}: ' || {shown(col)} || ' is not a valid {ctype}{_FORMS.get(ctype, '')}'",
                 severity=check.severity,

@@ -6,6 +6,7 @@
     lgsp airflow      Airflow on the embedded defaults: `standalone --port`, `test DAG_ID`
     lgsp query SQL    read-only SELECT over the curated and quarantine tables (sandboxed)
     lgsp serve        serve open data (CKAN Action API, downloads, DCAT) on 127.0.0.1
+    lgsp reconcile    full compare of source and curated per dataset; repairs and counts drift
 """
 
 from __future__ import annotations
@@ -356,11 +357,12 @@ def airflow_test(
 def quality(lang: Annotated[str, typer.Option(help="vi or en")] = "vi") -> None:
     """Quality per owner agency: latest score, trend and the checks that fail most."""
     from catalog.quality_report import by_agency
+    from warehouse.reconcile import RECONCILE_HEADER, describe_last
 
     settings = Settings.from_env()
     for agency, datasets in by_agency(settings, _specs(settings, None), lang).items():
         table = Table("dataset", "runs", "score", "trend", "failing checks (rows)",
-                      "identifiers repaired", title=agency)
+                      "identifiers repaired", RECONCILE_HEADER, title=agency)
         for q in datasets:
             score = "never run" if not q.runs else _score(q.latest_score)
             trend = ""
@@ -369,7 +371,8 @@ def quality(lang: Annotated[str, typer.Option(help="vi or en")] = "vi") -> None:
                 trend = f"{delta:+.2f}"
             worst = Text(", ".join(f"{n} [{s}] {r:,}" for n, s, r in q.failing_checks[:4]))
             repaired = ", ".join(f"{c} {n:,}" for c, n in q.repaired_identifiers.items())
-            table.add_row(q.dataset, str(q.runs), score, trend, worst, repaired)
+            table.add_row(q.dataset, str(q.runs), score, trend, worst, repaired,
+                          describe_last(settings, q.dataset))
         console.print(table)
 
 
@@ -380,21 +383,22 @@ def status() -> None:
     import json
 
     from lgsp import attempts
+    from warehouse.reconcile import RECONCILE_HEADER, describe_last
 
     settings = Settings.from_env()
     table = Table("dataset", "last publish", "published", "quarantined", "rows", "quality score",
-                  "last attempt")
+                  "last attempt", RECONCILE_HEADER)
     for spec in _specs(settings, None):
         attempt = attempts.last(settings, spec.id)
         tried = "never" if attempt is None else _attempt_text(attempt)
         history = settings.quality_dir / spec.id / "history.jsonl"
         if not history.exists():
-            table.add_row(spec.id, "never", "", "", "", "", tried)
+            table.add_row(spec.id, "never", "", "", "", "", tried, describe_last(settings, spec.id))
             continue
         last = json.loads(history.read_text("utf-8").splitlines()[-1])
         table.add_row(spec.id, last["run_id"], f"{last['published_rows']:,}",
                       f"{last['quarantined_rows']:,}", f"{last['curated_rows_total']:,}",
-                      _score(last["quality_score"]), tried)
+                      _score(last["quality_score"]), tried, describe_last(settings, spec.id))
     console.print(table)
 
 
@@ -406,3 +410,27 @@ def _attempt_text(attempt: Attempt) -> str:
     if attempt.report_error:
         text += f"; [yellow]report failed[/yellow]: {escape(attempt.report_error)}"
     return text
+
+
+@app.command()
+def reconcile(datasets: Annotated[list[str], typer.Argument(help="dataset ids")]) -> None:
+    """Compare each dataset's whole source with its curated table by key and row hash;
+    repair drift (missing rows inserted, stale ones updated, ghosts removed) and count it."""
+    from warehouse.reconcile import ReconcileBlocked
+    from warehouse.reconcile import reconcile as run_reconcile
+
+    settings = Settings.from_env()
+    failed = False
+    table = Table("dataset", "source rows", "inserted", "updated", "removed", "curated rows")
+    for spec in _specs(settings, datasets):
+        try:
+            r = run_reconcile(spec, settings)
+        except (ReconcileBlocked, ValueError) as exc:
+            console.print(Text(str(exc), style="red"))
+            failed = True
+            continue
+        table.add_row(spec.id, f"{r.source_rows:,}", f"{r.inserted:,}", f"{r.updated:,}",
+                      f"{r.removed:,}", f"{r.curated_rows_after:,}")
+    console.print(table)
+    if failed:
+        raise typer.Exit(1)

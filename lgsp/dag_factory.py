@@ -215,3 +215,43 @@ def opendata_dag_from_spec_file(path: str | Path) -> Any | None:
     if spec.open_data or spec.id in indicator_sources():
         return build_opendata_dag(spec)
     return None
+
+
+def build_reconcile_dag(spec: DatasetSpec) -> Any:
+    """`lgsp_<id>_reconcile`, on the schedule of `source.params.reconcile`: the full compare
+    of source and curated that repairs drift (warehouse/reconcile.py)."""
+    from airflow.sdk import DAG, task
+    from airflow.sdk.exceptions import AirflowFailException
+
+    with DAG(
+        dag_id=f"lgsp_{spec.id}_reconcile",
+        description=f"Reconciliation: {spec.title.en}",
+        schedule=str(spec.source.params["reconcile"]),
+        start_date=datetime(2026, 1, 1),
+        catchup=False,
+        max_active_runs=1,
+        tags=["lgsp", "reconcile", f"dataset:{spec.id}"],
+        default_args={"retries": 1, "retry_delay": timedelta(minutes=5)},
+    ) as dag:
+
+        @task(task_id="reconcile", outlets=[_asset(spec.id)])
+        def reconcile() -> dict[str, Any]:
+            from dataclasses import asdict
+
+            from warehouse.reconcile import ReconcileBlocked
+            from warehouse.reconcile import reconcile as run
+
+            try:
+                return asdict(run(spec, Settings.from_env()))
+            except ReconcileBlocked as exc:
+                raise AirflowFailException(str(exc)) from exc
+
+        reconcile()
+    return dag
+
+
+def reconcile_dag_from_spec_file(path: str | Path) -> Any | None:
+    """The reconciliation DAG of one spec file, or None without `source.params.reconcile`.
+    Built in the same generated DAG file as the dataset's own DAG."""
+    spec = load_spec(path)
+    return build_reconcile_dag(spec) if spec.source.params.get("reconcile") else None

@@ -24,10 +24,15 @@ TEMPLATE = '''{marker} from {spec}: do not edit (rewritten from the specs folder
 """Airflow DAG of the dataset spec {name} (one file per spec, so a malformed spec is this
 file's import error and no other DAG's)."""
 
-from lgsp.dag_factory import dag_from_spec_file, opendata_dag_from_spec_file
+from lgsp.dag_factory import (
+    dag_from_spec_file,
+    opendata_dag_from_spec_file,
+    reconcile_dag_from_spec_file,
+)
 
 dag = dag_from_spec_file({spec_literal})
 opendata_dag = opendata_dag_from_spec_file({spec_literal})  # None unless it feeds open data
+reconcile_dag = reconcile_dag_from_spec_file({spec_literal})  # None without params.reconcile
 '''
 
 

@@ -19,6 +19,7 @@ from catalog.spec import DatasetSpec
 from connectors.base import Window
 from connectors.limits import Deadline, check_batch, source_name
 from connectors.registry import build_connector
+from connectors.safe_window import lagged_since, source_lag
 from connectors.state import StateStore
 from expectations.gate import GATE_FILE, GateResult, run_gate, staging_dir, write_data_docs
 from lgsp import attempts
@@ -68,8 +69,9 @@ def _extract(spec: DatasetSpec, settings: Settings, run_id: str | None,
     if run_id and (settings.raw_dir / spec.id / run_id / "_manifest.json").exists():
         return RawRun.load(settings.raw_dir / spec.id / run_id)  # a retried task: reuse
     state = StateStore(settings.state_dir).get(spec.id)
-    window = Window(
-        since=state.watermark if spec.source.incremental else None,
+    window = Window(  # re-read `lag` before the watermark (connectors/safe_window.py)
+        since=(lagged_since(state.watermark, source_lag(spec.source.params, spec.id))
+               if spec.source.incremental else None),
         until=until or datetime.now(UTC),
     )
     for stale in remove_stale_temporaries(settings.raw_dir, spec.id):
@@ -95,6 +97,8 @@ def _extract(spec: DatasetSpec, settings: Settings, run_id: str | None,
         writer.abort()
         raise
     writer.source = connector.describe()  # as it ended: files read, pages, tombstones
+    if getattr(connector, "window", None) is not None:  # `until` lowered to the safe bound
+        writer.window = connector.window.as_dict()  # type: ignore[attr-defined]
     return writer.commit(
         schema_drift=connector.drift.as_dict(),
         state_update=connector.pending_state(),

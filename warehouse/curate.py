@@ -6,15 +6,19 @@ Typed columns are cast by `expectations.rules.typed_value`, the expression the `
 check uses (the gate has already quarantined values that are not complete values of their
 type; one left would fail the cast, never become NULL), text
 marked `normalize: nfc` is NFC-normalised with the value as delivered kept in <name>_raw,
-and every curated row carries the run that published it.
+and every curated row carries the run that published it. Timestamps are stored as instants
+(UTC): a value with an offset is that instant; a value without one is wall-clock time of the
+spec's `source.params.timezone` (default UTC; connectors/safe_window.py), whatever the reader.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta, tzinfo
+
 import pyarrow as pa
 
 from catalog.spec import DatasetSpec
-from expectations.rules import COMBINING_MARKS, typed_value
+from expectations.rules import COMBINING_MARKS, declares_zone, typed_value
 from warehouse.duck import quote_ident as q
 from warehouse.duck import quote_literal as lit
 
@@ -33,10 +37,38 @@ _ARROW = {
 }
 
 
+_WITH_OFFSET = r"[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|z|UTC|[+-]\d{2}(:?\d{2})?)$"
+"""A timestamp text that names its offset (2026-11-01T08:00:00+07:00, ...Z)."""
+
+
+def instant_sql(column: str, zone: tzinfo, cast: str = "CAST") -> str:
+    """`column` (text) as a TIMESTAMPTZ: its own offset, or else wall time in `zone` (an IANA
+    zone through DuckDB's ICU; a fixed offset by arithmetic, which ICU does not take)."""
+    from connectors.safe_window import zone_is_offset, zone_sql_name
+
+    naive = f"{cast}(trim({column}) AS TIMESTAMP)"
+    if zone_is_offset(zone):
+        minutes = int((zone.utcoffset(None) or timedelta(0)).total_seconds()) // 60
+        wall = f"timezone('UTC', {naive} - INTERVAL {minutes} MINUTE)"
+    else:
+        wall = f"timezone({lit(zone_sql_name(zone))}, {naive})"
+    return (f"CASE WHEN regexp_matches(trim({column}), {lit(_WITH_OFFSET)}) "
+            f"THEN {cast}(trim({column}) AS TIMESTAMPTZ) ELSE {wall} END")
+
+
+def naive_zone(spec: DatasetSpec) -> tzinfo:
+    from connectors.safe_window import source_zone
+
+    return source_zone(spec.source.params, spec.id)
+
+
 def curated_select(spec: DatasetSpec, run_id: str, lenient: bool = False) -> str:
     """SELECT list turning raw string columns into curated typed columns. `lenient` turns a
     value that is not of its type into NULL instead of an error (for tombstones, which carry
     only the key and order column)."""
+    cast = "TRY_CAST" if lenient else "CAST"
+    zone = naive_zone(spec)
+    naive_ok = declares_zone(spec)
     parts = []
     for col in spec.columns:
         c = q(col.name)
@@ -50,7 +82,8 @@ def curated_select(spec: DatasetSpec, run_id: str, lenient: bool = False) -> str
             elif col.normalize == "identifier":  # normalised by the gate's source query
                 parts.append(f"{q(col.name + RAW_SUFFIX)} AS {q(col.name + RAW_SUFFIX)}")
         elif col.type == "timestamp":
-            value = typed_value(col.name, col.type, strict=not lenient)
+            value = typed_value(col.name, col.type, strict=not lenient, naive_ok=naive_ok,
+                                convert=instant_sql(c, zone, cast))
             parts.append(f"CAST(({value}) AT TIME ZONE 'UTC' AS TIMESTAMP) AS {c}")
         else:
             parts.append(f"{typed_value(col.name, col.type, strict=not lenient)} AS {c}")

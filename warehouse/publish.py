@@ -67,13 +67,16 @@ def _file_uuid() -> str:
     return uuid.uuid4().hex[:12]
 
 
-def _merge_curated(spec: DatasetSpec, settings: Settings, gate: GateResult) -> tuple[int, int]:
+def _merge_curated(spec: DatasetSpec, settings: Settings, gate: GateResult,
+                   log_ordered: bool = False) -> tuple[int, int]:
     catalog = iceberg.load_catalog(settings)
     table = iceberg.ensure_table(catalog, iceberg.CURATED, spec.id, curated_arrow_schema(spec))
     staged = Path(gate.staging_dir) / CURATED_FILE
     schema = curated_arrow_schema(spec)
     columns = ", ".join(q(f.name) for f in schema)
-    order = f"{q(spec.order_by)} DESC NULLS LAST, " if spec.order_by else ""
+    # A log-ordered run (connectors/pg_logical.py: one change per key, in commit order) is
+    # newer than the table whatever its timestamps: the source's order decides, not the clock.
+    order = f"{q(spec.order_by)} DESC NULLS LAST, " if spec.order_by and not log_ordered else ""
 
     def attempt() -> iceberg.Table:
         fresh = catalog.load_table((iceberg.CURATED, spec.id))
@@ -239,7 +242,8 @@ def publish(spec: DatasetSpec, run: RawRun, gate: GateResult, settings: Settings
         raise ValueError(f"gate result is for run {gate.run_id}, not {run.run_id}")
     verify_staged(gate)  # the staged files are those the gate checked, or nothing is published
     if gate.raw_rows or not spec.source.incremental:
-        snapshot_id, total = _merge_curated(spec, settings, gate)
+        log_ordered = bool((run.manifest.get("source") or {}).get("log_ordered"))
+        snapshot_id, total = _merge_curated(spec, settings, gate, log_ordered)
         _record_quarantine(spec, settings, gate)
     else:
         # Nothing new in the window: the table keeps its current snapshot, and only the
