@@ -92,7 +92,7 @@ def test_case5_registry_clock_behind_ours_is_covered_by_lag(registry, settings):
     assert curated == {k: r["residence_address"] for k, r in records.items()}
 
 
-@pytest.mark.parametrize(("zone", "hours"), [("Asia/Ho_Chi_Minh", 7), ("+07:00", 7), (None, 0)])
+@pytest.mark.parametrize(("zone", "hours"), [("Asia/Ho_Chi_Minh", 7), ("+07:00", 7)])
 def test_case6_naive_local_timestamps_from_rest_are_stored_as_instants(registry, settings, zone,
                                                                        hours):
     url, records = registry
@@ -110,3 +110,20 @@ def test_case6_naive_local_timestamps_from_rest_are_stored_as_instants(registry,
         "SELECT personal_id, updated_at FROM population").fetchall())
     assert stored[naive["personal_id"]] == local - timedelta(hours=hours)
     assert stored[aware["personal_id"]] == datetime(2026, 11, 1, 1, 0, 0)  # its own offset
+
+
+def test_a_naive_timestamp_from_a_source_that_names_no_zone_is_refused_not_guessed(registry,
+                                                                                  settings):
+    """Without `source.params.timezone` a time without its offset could be any zone's (a
+    Vietnamese registry's local time read as UTC is 7 hours off): the castable check refuses
+    it, naming the column and the form it expects, and nothing is published."""
+    url, records = registry
+    spec = get_spec("population")
+    params = {**spec.source.params, "base_url": url}
+    spec = spec.model_copy(update={"source": spec.source.model_copy(update={"params": params})})
+    naive = person(updated_at="2026-11-01 08:00:00")
+    records.update({str(naive["personal_id"]): naive})
+    summary = pipeline.run_dataset(spec, settings, use_gx=False)
+    assert summary.blocked and summary.published == 0
+    assert any("castable:updated_at" in reason for reason in summary.block_reasons), \
+        summary.block_reasons
