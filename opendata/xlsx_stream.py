@@ -131,7 +131,10 @@ def write_xlsx(con: duckdb.DuckDBPyConnection, source: Path, target: Path,
         f'<c r="{_column_letters(i)}1" t="inlineStr" s="3"><is><t>{escape(n)}</t></is></c>'
         for i, n in enumerate(names)) + "</row>"
     cells = " || ".join(_cell_sql(n, t, _column_letters(i)) for i, (n, t) in enumerate(columns))
-    numbered = (f"(SELECT *, row_number() OVER () AS _n FROM read_parquet({lit(str(source))}))")
+    # The file's own row numbers (no window, so the rows stream), order kept as written.
+    con.execute("SET preserve_insertion_order = true")
+    numbered = (f"(SELECT *, file_row_number + 1 AS _n FROM read_parquet({lit(str(source))}, "
+                f"file_row_number = true))")
     lines = target.with_suffix(".rows.tmp")
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
         zf.writestr("[Content_Types].xml", _CONTENT_TYPES.format(
@@ -150,7 +153,7 @@ def write_xlsx(con: duckdb.DuckDBPyConnection, source: Path, target: Path,
             con.execute(
                 f"COPY (SELECT '<row r=\"' || _r || '\">' || {cells} || '</row>' FROM "
                 f"(SELECT *, _n - {first} + 1 AS _r FROM {numbered} "
-                f"WHERE _n > {first} AND _n <= {first + per_sheet}) ORDER BY _n) "
+                f"WHERE _n > {first} AND _n <= {first + per_sheet})) "
                 f"TO {lit(str(lines))} (FORMAT csv, HEADER false, DELIMITER '{_SEPARATOR}', "
                 f"QUOTE '\x1e', ESCAPE '\x1e', COMMENT '')")
             with zf.open(f"xl/worksheets/sheet{s + 1}.xml", "w", force_zip64=True) as out:
