@@ -69,7 +69,7 @@ VI: dict[str, str] = {
     "cls_sensitive-personal": "cá nhân nhạy cảm",
     "freq_daily": "hằng ngày", "freq_weekly": "hằng tuần", "freq_monthly": "hằng tháng",
     "freq_quarterly": "hằng quý", "freq_annual": "hằng năm", "freq_yearly": "hằng năm",
-    "lang_name": "Tiếng Việt",
+    "lang_name": "Tiếng Việt", "table": "Bảng", "freq_on input change": "khi dữ liệu nguồn thay đổi",
 }
 
 EN: dict[str, str] = {
@@ -132,7 +132,7 @@ EN: dict[str, str] = {
     "cls_sensitive-personal": "sensitive personal",
     "freq_daily": "daily", "freq_weekly": "weekly", "freq_monthly": "monthly",
     "freq_quarterly": "quarterly", "freq_annual": "annual", "freq_yearly": "yearly",
-    "lang_name": "English",
+    "lang_name": "English", "table": "Table", "freq_on input change": "when its inputs change",
 }
 
 TABLES = {"vi": VI, "en": EN}

@@ -67,7 +67,7 @@ def test_facets_filter_and_count_what_a_click_gives(client: TestClient) -> None:
     # each facet link's count equals the number of results after following it
     for href, count in re.findall(r'<a class="facet" href="([^"]+)">[^<]*\((\d+)\)</a>', page)[:6]:
         followed = client.get(href.replace("&amp;", "&")).text
-        assert re.search(rf'<h2 id="results-h" role="status">{count} ', followed), href
+        assert re.search(rf'<h2 id="results-h"><span role="status">{count} ', followed), href
 
 
 def test_sort_and_paging(client: TestClient) -> None:
