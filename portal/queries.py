@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +25,48 @@ from opendata.exports import current_distributions, sample_rows
 from opendata.formats import FORMATS
 
 PER_PAGE = 10
+_cache: dict[tuple[Any, ...], tuple[tuple[Any, ...], Any]] = {}
+_stamps: dict[str, tuple[float, tuple[Any, ...]]] = {}
+STAMP_TTL = 1.0
+"""Seconds a worker reuses the catalogue stamp before asking again: a publish shows within it."""
+
+
+def catalogue_stamp(settings: Settings) -> tuple[Any, ...]:
+    """What changes whenever the catalogue, a run or an export changes: one small query.
+    Page data is cached per worker process under this stamp, so a publish shows at once."""
+    from sqlalchemy import func, select
+
+    from control import db
+    from control.models import CatalogExportRefusal
+
+    with db.session(settings) as s:
+        row = s.execute(select(
+            select(func.max(CatalogDataset.updated_at)).scalar_subquery(),
+            select(func.count()).select_from(CatalogDataset).scalar_subquery(),
+            select(func.count()).select_from(CatalogRun).scalar_subquery(),
+            select(func.max(CatalogDistribution.created_at)).scalar_subquery(),
+            select(func.count()).select_from(CatalogDistribution).scalar_subquery(),
+            select(func.count()).select_from(CatalogExportRefusal).scalar_subquery())).one()
+    return (settings.control_db_uri, *row)
+
+
+def cached(settings: Settings, key: tuple[Any, ...], build: Any) -> Any:
+    """`build()` once per catalogue stamp (per process)."""
+    import time
+
+    uri = settings.control_db_uri
+    now = time.monotonic()
+    seen = _stamps.get(uri)
+    if seen is None or now - seen[0] >= STAMP_TTL:
+        seen = (now, catalogue_stamp(settings))
+        _stamps[uri] = seen
+    stamp = seen[1]
+    hit = _cache.get(key + (settings.control_db_uri,))
+    if hit is not None and hit[0] == stamp:
+        return hit[1]
+    value = build()
+    _cache[key + (settings.control_db_uri,)] = (stamp, value)
+    return value
 SORTS = ("relevance", "title", "modified", "quality")
 FACETS = ("agency", "theme", "format", "licence", "frequency")
 
@@ -47,10 +89,17 @@ class Summary:
     formats: list[str]
     quality_score: float | None
     last_publish: datetime | None
-    overdue: bool
+    max_age_days: int | None
     keywords: list[str]
     haystack: str = field(repr=False, default="")
     title_folded: str = field(repr=False, default="")
+
+    @property
+    def overdue(self) -> bool:
+        """Now, not when cached: the same rule as `catalogue.freshness`."""
+        if self.last_publish is None or self.max_age_days is None:
+            return False
+        return (datetime.now(UTC) - self.last_publish).total_seconds() / 86400 > self.max_age_days
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -59,10 +108,8 @@ def _aware(value: datetime | None) -> datetime | None:
     return value
 
 
-def summarise(settings: Settings, entry: CatalogDataset, lang: str,
-              now: datetime | None = None) -> Summary:
+def summarise(settings: Settings, entry: CatalogDataset, lang: str) -> Summary:
     runs = catalogue.runs(settings, entry.id)
-    fresh = catalogue.freshness(settings, entry, now=now)
     formats = [d.format for d in current_distributions(settings, entry.id)] if entry.open_data else []
     en = lang == "en"
     title = entry.title_en if en else entry.title_vi
@@ -78,12 +125,14 @@ def summarise(settings: Settings, entry: CatalogDataset, lang: str,
         theme=entry.theme, theme_title=vocab.THEME_TITLES.get(entry.theme, (entry.theme,) * 2)[en],
         licence=entry.licence, frequency=entry.update_frequency, open_data=entry.open_data,
         formats=formats, quality_score=runs[-1].quality_score if runs else None,
-        last_publish=_aware(fresh.last_publish), overdue=fresh.overdue, keywords=list(entry.keywords),
+        last_publish=_aware(runs[-1].published_at) if runs else None,
+        max_age_days=entry.max_age_days, keywords=list(entry.keywords),
         haystack=hay, title_folded=fold(title))
 
 
 def summaries(settings: Settings, lang: str) -> list[Summary]:
-    return [summarise(settings, e, lang) for e in catalogue.entries(settings, open_only=False)]
+    return cached(settings, ("summaries", lang), lambda: [  # type: ignore[no-any-return]
+        summarise(settings, e, lang) for e in catalogue.entries(settings, open_only=False)])
 
 
 # ---------------------------------------------------------------------------- search
@@ -241,6 +290,26 @@ def _kept_files(settings: Settings, dataset: str) -> dict[int, list[CatalogDistr
 
 
 def dataset_view(settings: Settings, dataset: str, lang: str) -> DatasetView | None:
+    """The dataset page's data: cached per catalogue stamp, freshness computed per call."""
+    view = cached(settings, ("dataset", dataset, lang), lambda: _dataset_view(settings, dataset, lang))
+    if view is None:
+        return None
+    return replace(view, freshness=freshness_now(view.entry, view.runs))
+
+
+def freshness_now(entry: CatalogDataset, runs: list[CatalogRun], now: datetime | None = None
+                  ) -> catalogue.Freshness:
+    """`catalogue.freshness` from the runs already read (its rule: overdue past the
+    frequency's days, stale open data past Decree 47/2020's three months), as of now."""
+    last = _aware(runs[-1].published_at) if runs else None
+    if last is None:
+        return catalogue.Freshness(None, None, False, False)
+    age = ((now or datetime.now(UTC)) - last).total_seconds() / 86400
+    return catalogue.Freshness(last, age, entry.max_age_days is not None and age > entry.max_age_days,
+                               entry.open_data and age > vocab.OPEN_DATA_MAX_AGE_DAYS)
+
+
+def _dataset_view(settings: Settings, dataset: str, lang: str) -> DatasetView | None:
     entry = catalogue.entry(settings, dataset)
     if entry is None:
         return None
@@ -288,6 +357,11 @@ class AgencyView:
 
 
 def agency_view(settings: Settings, slug: str, lang: str) -> AgencyView | None:
+    return cached(settings, ("agency", slug, lang),  # type: ignore[no-any-return]
+                  lambda: _agency_view(settings, slug, lang))
+
+
+def _agency_view(settings: Settings, slug: str, lang: str) -> AgencyView | None:
     entries = [e for e in catalogue.entries(settings, open_only=False) if e.owner_slug == slug]
     if not entries:
         return None
@@ -347,6 +421,10 @@ def _indicator_rows(settings: Settings, dataset: str) -> list[dict[str, Any]]:
 
 
 def gap_tables(settings: Settings, lang: str) -> list[GapTable]:
+    return cached(settings, ("gaps", lang), lambda: _gap_tables(settings, lang))  # type: ignore[no-any-return]
+
+
+def _gap_tables(settings: Settings, lang: str) -> list[GapTable]:
     """The open indicators the province reads as service gaps, pivoted by commune from
     their open export (aggregated and suppressed by opendata; nothing else is read)."""
     from opendata.indicators import load_indicators

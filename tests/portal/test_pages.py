@@ -13,7 +13,7 @@ from xml.etree import ElementTree
 import pytest
 from fastapi.testclient import TestClient
 
-from portal import i18n
+from portal import i18n, queries
 from tests.portal.conftest import PortalHome
 
 PAGE = re.compile(r'href="(/[^"#]*)"')
@@ -201,3 +201,45 @@ def test_pages_are_served_by_the_app_with_static_css(client: TestClient, path: s
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     css = re.search(r'href="(/portal-static/[\w.]+\.css)"', r.text)
     assert css is not None and client.get(urljoin("http://x", urlparse(css.group(1)).path)).status_code == 200
+
+
+def test_a_catalogue_change_shows_at_once_despite_the_page_cache(
+        client: TestClient, portal_home: PortalHome, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import UTC, datetime
+
+    from portal import queries
+
+    monkeypatch.setattr(queries, "STAMP_TTL", 0.0)  # production reuses a stamp for a second
+    from catalog import catalogue
+    from control import db
+    from control.models import CatalogDataset
+
+    before = client.get("/dataset/business_registry").text
+    assert "Tiêu đề đã đổi" not in before
+    with db.session(portal_home.settings) as s:
+        row = s.get(CatalogDataset, "business_registry")
+        assert row is not None
+        row.title_vi, row.updated_at = "Tiêu đề đã đổi", datetime.now(UTC)
+    try:
+        assert "Tiêu đề đã đổi" in client.get("/dataset/business_registry").text
+        assert "Tiêu đề đã đổi" in client.get("/search", params={"q": "tieu de da doi"}).text
+    finally:
+        catalogue.sync_dataset(portal_home.business, portal_home.settings)
+    assert "Tiêu đề đã đổi" not in client.get("/dataset/business_registry").text
+
+
+def test_freshness_on_the_page_follows_the_catalogue_rule(portal_home: PortalHome) -> None:
+    """The cached page's freshness equals `catalogue.freshness` (one rule, two readers)."""
+    from datetime import UTC, datetime, timedelta
+
+    from catalog import catalogue
+
+    entry = catalogue.entry(portal_home.settings, "business_registry")
+    runs = catalogue.runs(portal_home.settings, "business_registry")
+    assert entry is not None and runs
+    for days in (0, 3, 40, 100):
+        later = datetime.now(UTC) + timedelta(days=days)
+        expected = catalogue.freshness(portal_home.settings, entry, now=later)
+        got = queries.freshness_now(entry, runs, now=later)
+        assert (got.overdue, got.stale_open_data, got.last_publish) == \
+            (expected.overdue, expected.stale_open_data, expected.last_publish)
