@@ -450,6 +450,10 @@ def _gap_tables(settings: Settings, lang: str) -> list[GapTable]:
                 columns.append(col)
             row = str(r.get(row_key)) if r.get(row_key) is not None else "TOTAL"
             table.setdefault(row, {})[col] = r.get(measure)
+        columns = ["TOTAL" if c.lower() == "total" else c for c in columns]
+        table = {("TOTAL" if k.lower() == "total" else k): {("TOTAL" if c.lower() == "total" else c): x
+                                                           for c, x in v.items()}
+                 for k, v in table.items()}
         columns.sort(key=lambda c: (c == "TOTAL", c))
         rows = sorted(((k, [v.get(c) for c in columns]) for k, v in table.items()),
                       key=lambda kv: (kv[0] == "TOTAL", kv[0]))

@@ -11,10 +11,10 @@ from markupsafe import Markup, escape
 
 
 def quality_chart(points: Sequence[tuple[datetime, float]], title: str, desc: str,
-                  width: int = 640, height: int = 200) -> Markup:
+                  width: int = 480, height: int = 180) -> Markup:
     """`points` = (published at, score 0-100), oldest first. The y axis spans from a round
     floor under the lowest score to 100, so a dip of a tenth of a point stays visible."""
-    left, right, top, bottom = 48, 12, 12, 28
+    left, right, top, bottom = 60, 12, 12, 28
     w, h = width - left - right, height - top - bottom
     if not points:
         return Markup("")

@@ -243,3 +243,25 @@ def test_freshness_on_the_page_follows_the_catalogue_rule(portal_home: PortalHom
         got = queries.freshness_now(entry, runs, now=later)
         assert (got.overdue, got.stale_open_data, got.last_publish) == \
             (expected.overdue, expected.stale_open_data, expected.last_publish)
+
+
+def test_overdue_dataset_gets_a_warning(client: TestClient, portal_home: PortalHome,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import UTC, datetime
+
+    from catalog import catalogue
+    from control import db
+    from control.models import CatalogDataset
+
+    monkeypatch.setattr(queries, "STAMP_TTL", 0.0)
+    assert i18n.VI["overdue_text"] not in client.get("/dataset/business_registry").text
+    with db.session(portal_home.settings) as s:
+        row = s.get(CatalogDataset, "business_registry")
+        assert row is not None
+        row.max_age_days, row.updated_at = -1, datetime.now(UTC)  # any age is too old
+    try:
+        page = client.get("/dataset/business_registry").text
+        assert 'role="alert"' in page and i18n.VI["overdue_text"] in page
+        assert i18n.VI["overdue"] in client.get("/search", params={"q": "doanh nghiep"}).text
+    finally:
+        catalogue.sync_dataset(portal_home.business, portal_home.settings)
