@@ -1,4 +1,4 @@
-"""`python -m bench [population|land|generator|exports|reconcile|cdc] [--size N]`: print tables, save JSON."""
+"""`python -m bench [population|land|generator|exports|reconcile|cdc|portal] [--size N]`: print tables."""
 
 from __future__ import annotations
 
@@ -166,9 +166,19 @@ def main(which: Annotated[str, typer.Argument()] = "population",
         size = size or 100_000
         rows = run_cdc(size)
         console.print(_table(f"Log-based capture vs timestamps: {size:,} changes", rows))
+    elif which == "portal":
+        from bench.portal_pages import run as run_portal
+
+        rows = run_portal()
+        table = Table("page", "served as", "bytes", "p50 ms", "p99 ms", "req/s", "non-2xx",
+                      title="Portal pages under wrk (2 threads, 8 connections; target p99 < 50 ms)")
+        for r in rows:
+            table.add_row(r["page"], r["served_as"], f"{r['bytes']:,}", f"{r['p50_ms']:.2f}",
+                          f"{r['p99_ms']:.2f}", f"{r['rps']:,.0f}", f"{r['non_2xx']:.0f}")
+        console.print(table)
     else:
         raise typer.BadParameter(f"unknown benchmark {which!r}: population, land, generator, "
-                                 "exports, reconcile or cdc")
+                                 "exports, reconcile, cdc or portal")
     out = RESULTS / f"{which}-{time.strftime('%Y%m%dT%H%M%S')}.json"
     out.write_text(json.dumps(rows, indent=2), encoding="utf-8")
     console.print(f"saved {out}")

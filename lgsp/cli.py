@@ -1,5 +1,6 @@
 """`lgsp`: the command line of the platform (Typer + Rich).
 
+    lgsp up           run every pipeline once (as `lgsp run`), then serve the portal and APIs
     lgsp run          start the simulated registries, run every pipeline once, print a summary
     lgsp specs        validate (load + dry run) and list the dataset specs; exit 1 if one is bad
     lgsp registries   serve the simulated registries in the foreground, print `export` lines
@@ -253,6 +254,35 @@ def serve(
     settings = Settings.from_env()
     console.print(f"serving [cyan]http://{host}:{port}/api/3/action/package_list[/cyan] "
                   f"({workers} workers, home {settings.home})")
+    run_server(settings, host=host, port=port, workers=workers)
+
+
+@app.command()
+def up(
+    datasets: Annotated[list[str] | None, typer.Argument(help="dataset ids (default: all)")] = None,
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
+    workers: Annotated[int, typer.Option(help="worker processes")] = 2,
+    size: Annotated[int, typer.Option(help="people in the simulated population")] = 20_000,
+    seed: Annotated[int, typer.Option()] = 42,
+) -> None:
+    """Run every pipeline once (as `lgsp run` does), then serve the portal, the CKAN API and
+    downloads over what it published on 127.0.0.1, until Ctrl-C. A failed pipeline is
+    reported and the rest is served."""
+    from server.run import serve as run_server
+
+    try:
+        run(datasets=datasets, simulate=True, size=size, seed=seed)
+    except typer.Exit as done:
+        if done.exit_code:
+            console.print("[yellow]some pipelines did not publish (above); "
+                          "serving what was published[/yellow]")
+    settings = Settings.from_env()
+    base = f"http://{host}:{port}"
+    console.print(f"portal:      [cyan]{base}/[/cyan]", soft_wrap=True)
+    console.print(f"CKAN API:    [cyan]{base}/api/3/action/package_list[/cyan]", soft_wrap=True)
+    console.print(f"DCAT:        [cyan]{base}/catalog.ttl[/cyan]", soft_wrap=True)
+    console.print("Ctrl-C to stop")
     run_server(settings, host=host, port=port, workers=workers)
 
 

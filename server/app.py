@@ -1,5 +1,6 @@
-"""The one ASGI application: open data (downloads, CKAN Action API, DCAT-AP) now; the agency API
-(api/) and the portal (portal/) mount their routers here in their own issues.
+"""The one ASGI application: open data (downloads, CKAN Action API, DCAT-AP) and the portal's
+pages (portal/, static files under /portal-static); the agency API (api/) mounts its router
+here in its own issue.
 
 `create_app(settings)` builds it; `app` is the module-level instance production servers
 import (settings from the environment). The control database is migrated at startup.
@@ -14,7 +15,10 @@ from lgsp.config import Settings
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    from fastapi.staticfiles import StaticFiles
+
     from opendata import ckan, dcat, downloads
+    from portal import routes as portal_routes
 
     settings = settings or Settings.from_env()
     db.engine(settings)  # migrate before the first request
@@ -29,6 +33,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(downloads.router)
     app.include_router(ckan.router)
     app.include_router(dcat.router)
+    app.include_router(portal_routes.router)
+    app.mount("/portal-static", StaticFiles(directory=portal_routes.STATIC_DIR), name="portal-static")
     return app
 
 

@@ -1,0 +1,125 @@
+"""A published home for the portal tests: the simulated business registry (an open dataset,
+with its indicator) and a small population (personal data: IDs and names of people) run
+through the real pipeline (gate -> Iceberg publish), then the post-publish refresh `lgsp run`
+does (catalogue, exports) and the catalogue of every spec, as `lgsp serve` prepares it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from catalog.spec import DatasetSpec, get_spec
+from lgsp import pipeline
+from lgsp.config import Settings
+from registries.business.drop import initial_drop
+from registries.population.generator import generate_population
+from tests.business.conftest import spec_for
+from tests.conftest import write_raw_run
+
+BUSINESS_SIZE = 3000
+POPULATION_SIZE = 800
+
+
+@dataclass
+class PortalHome:
+    settings: Settings
+    business: DatasetSpec
+    population: DatasetSpec
+
+
+@pytest.fixture(scope="session")
+def portal_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PortalHome]:
+    from opendata.refresh import refresh_after_publish
+    from server.run import prepare
+
+    root = tmp_path_factory.mktemp("portal")
+    old = os.environ.get("LGSP_HOME")
+    os.environ["LGSP_HOME"] = str(root / "home")
+    settings = Settings.from_env()
+    try:
+        drop = initial_drop(root / "drop", BUSINESS_SIZE, seed=7, as_of="2026-11-01")
+        business = spec_for(drop.files[0].parent)
+        summary = pipeline.run_dataset(business, settings, use_gx=False)
+        assert not summary.blocked, summary.block_reasons
+        population = get_spec("population")
+        table = generate_population(POPULATION_SIZE, seed=5).drop_columns(["_defect", "_seq"])
+        rows = [{k: None if v is None else str(v) for k, v in r.items()} for r in table.to_pylist()]
+        run = write_raw_run(settings, population, rows)
+        gate = pipeline.validate(population, run.path, settings, use_gx=False)
+        assert not gate.blocked, gate.block_reasons
+        pipeline.publish_run(population, run.path, settings)
+        prepare(settings)  # the catalogue of every spec (as `lgsp serve` does)
+        for spec in (business, population):
+            refresh_after_publish(spec, settings)
+        yield PortalHome(settings, business, population)
+    finally:
+        if old is None:
+            os.environ.pop("LGSP_HOME", None)
+        else:
+            os.environ["LGSP_HOME"] = old
+
+
+@pytest.fixture(scope="session")
+def client(portal_home: PortalHome) -> Iterator[TestClient]:
+    from server.app import create_app
+
+    with TestClient(create_app(portal_home.settings)) as c:
+        yield c
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    url: str
+    home: PortalHome
+
+
+@pytest.fixture(scope="session")
+def live_portal(portal_home: PortalHome) -> Iterator[LiveServer]:
+    """`lgsp serve` in its own process (granian, 2 workers) over the published home."""
+    import subprocess
+    import sys
+    import time
+
+    import requests
+
+    port = free_port()
+    env = {**os.environ, "LGSP_HOME": str(portal_home.settings.home)}
+    proc = subprocess.Popen([sys.executable, "-m", "lgsp", "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(240):
+            if proc.poll() is not None:
+                raise RuntimeError(f"lgsp serve exited: {proc.stdout.read()[-3000:]}")  # type: ignore[union-attr]
+            try:
+                if requests.get(f"{url}/healthz", timeout=2).ok:
+                    break
+            except requests.RequestException:
+                time.sleep(0.25)
+        else:
+            raise RuntimeError("lgsp serve did not answer within 60 s")
+        yield LiveServer(url, portal_home)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+ARTEFACTS = Path(os.environ.get("LGSP_TEST_ARTEFACTS", Path(__file__).resolve().parents[2] / "var" /
+                                "test-artefacts")) / "portal"
