@@ -4,7 +4,7 @@ Every writer reads the same input: the dataset's open rows already written as th
 Parquet file (sorted by primary key, public columns only, scanned by the classification), so
 each format is one streaming pass. DuckDB's COPY writes CSV, NDJSON and JSON, and renders
 the rows of XLSX sheets (`opendata.xlsx_stream`). Text cells of CSV
-and XLSX go through `opendata.cell_safety` (formula injection).
+and XLSX go through `warehouse.cell_safety` (formula injection).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import duckdb
 
-from opendata.cell_safety import neutralize_formula_sql
 from opendata.xlsx_stream import write_xlsx
+from warehouse.cell_safety import escape_formula_sql
 from warehouse.duck import quote_ident as q
 from warehouse.duck import quote_literal as lit
 
@@ -49,7 +49,7 @@ def register(fmt: ExportFormat) -> ExportFormat:
 
 
 def _csv_select(source: Path, columns: list[tuple[str, str]]) -> str:
-    parts = [f"{neutralize_formula_sql(q(name))} AS {q(name)}" if typ == "VARCHAR" else q(name)
+    parts = [f"{escape_formula_sql(q(name))} AS {q(name)}" if typ == "VARCHAR" else q(name)
              for name, typ in columns]
     return f"SELECT {', '.join(parts)} FROM read_parquet({lit(str(source))})"
 

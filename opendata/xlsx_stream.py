@@ -17,7 +17,7 @@ from xml.sax.saxutils import escape
 
 import duckdb
 
-from opendata.cell_safety import neutralize_formula_sql
+from warehouse.cell_safety import escape_formula_sql
 from warehouse.duck import quote_ident as q
 from warehouse.duck import quote_literal as lit
 
@@ -52,7 +52,7 @@ def _cell_sql(name: str, typ: str, letter: str) -> str:
     c = q(name)
     ref = f"'{letter}' || _r"
     if typ == "VARCHAR":
-        value = _xml_text_sql(neutralize_formula_sql(c))
+        value = _xml_text_sql(escape_formula_sql(c))
         body = (f"'<c r=\"' || {ref} || '\" t=\"inlineStr\"><is><t xml:space=\"preserve\">' || "
                 f"{value} || '</t></is></c>'")
     elif typ == "BOOLEAN":

@@ -5,8 +5,8 @@ Curated tables keep it exactly as delivered (the quality report flags it, rule
 `no_formula`); but a spreadsheet opening an export would run it as a formula. Following
 OWASP's CSV-injection guidance, a writer passes every text cell through `escape_formula`:
 a value starting with = + - @ tab or carriage return gets a leading apostrophe, which
-spreadsheets read as "this cell is text" and do not display. Both writers (CSV and XLSX;
-openpyxl would store a string starting with "=" as a formula) use this function, and the
+spreadsheets read as "this cell is text" and do not display. Both writers (CSV and XLSX,
+opendata/formats.py and opendata/xlsx_stream.py) use it, through `escape_formula_sql`, and the
 quality rule uses `FORMULA_PREFIXES`, so what is flagged and what is escaped never differ.
 Numbers exported from typed (non-text) columns are not text and are not escaped.
 """
@@ -29,6 +29,13 @@ def escape_formula(value: str | None) -> str | None:
     if value is not None and looks_like_formula(value):
         return ESCAPE + value
     return value
+
+
+def escape_formula_sql(expr: str) -> str:
+    """DuckDB SQL applying `escape_formula` to a VARCHAR expression (the CSV and XLSX export
+    writers render cells with it; NULL stays NULL)."""
+    quoted = "'" + ESCAPE.replace("'", "''") + "'"
+    return f"CASE WHEN {formula_sql(expr)} THEN {quoted} || {expr} ELSE {expr} END"
 
 
 def formula_sql(column_sql: str) -> str:
