@@ -119,6 +119,13 @@ def verify(session: Session) -> list[Problem]:
     return problems
 
 
+def count_sql():  # type: ignore[no-untyped-def]
+    """SELECT the number of entries."""
+    from sqlalchemy import func
+
+    return select(func.count()).select_from(ApiAuditEntry)
+
+
 @dataclass(frozen=True)
 class Access:
     seq: int

@@ -6,6 +6,9 @@
     lgsp airflow      Airflow on the embedded defaults: `standalone`, `test DAG_ID`, or any args
     lgsp query SQL    query the curated tables with DuckDB (each dataset is a view)
     lgsp serve        serve open data (CKAN Action API, downloads) on 127.0.0.1
+    lgsp clients      agency API clients (register, rotate, revoke, list)
+    lgsp grants       grants per client and dataset (add, approve, refuse, revoke, list)
+    lgsp audit        the hash-chained audit log (verify, who-accessed)
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from api import cli as api_cli
 from catalog.spec import SpecError, in_dependency_order, load_specs
 from lgsp.config import Settings
 
@@ -27,6 +31,9 @@ app = typer.Typer(help="LGSP shared-data bus: registries -> quality gate -> cura
                   no_args_is_help=True, add_completion=False)
 airflow_app = typer.Typer(help="Airflow on the embedded defaults (SQLite, local dags/).")
 app.add_typer(airflow_app, name="airflow")
+app.add_typer(api_cli.clients_app, name="clients")
+app.add_typer(api_cli.grants_app, name="grants")
+app.add_typer(api_cli.audit_app, name="audit")
 console = Console(width=None if sys.stdout.isatty() else 150)
 
 
