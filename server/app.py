@@ -14,6 +14,8 @@ from lgsp.config import Settings
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    from api import problems
+    from api.routes import router as api_router
     from opendata import ckan, dcat, downloads
 
     settings = settings or Settings.from_env()
@@ -29,6 +31,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(downloads.router)
     app.include_router(ckan.router)
     app.include_router(dcat.router)
+    app.include_router(api_router)  # the agency API, /api/v1
+    problems.install(app)
     return app
 
 

@@ -1,0 +1,272 @@
+"""The agency API's HTTP routes under /api/v1 (thin: each asks api.grants.resolve, plans
+with api.odata, reads with api.data, answers and audits).
+
+- POST /token                      OAuth2 client credentials -> short-lived JWT
+- GET  /jwks.json                  the token signing key (public)
+- GET  /datasets                   the datasets this client may use, with granted schemas
+- GET  /datasets/{id}              OData query ($filter $select $orderby $top $skip $count
+                                   $skiptoken), `as_of` time travel
+- GET  /datasets/{id}/key/{key}    one record by primary key
+- GET  /persons/{personal_id}      a person's linked record (person_linked)
+Every data request states a purpose (`purpose` query parameter or `LGSP-Purpose` header),
+is answered from one snapshot (`LGSP-Snapshot-Id` header) and is audited with the SHA-256
+of the response body.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+import orjson
+from fastapi import APIRouter, Request, Response
+
+from api import audit, clients, data, grants, odata, tokens
+from api.models import ApiClient
+from api.problems import Problem
+from catalog.spec import DatasetSpec, load_specs
+from control import db
+from lgsp.config import Settings
+from warehouse.duck import quote_ident
+
+router = APIRouter(prefix="/api/v1", tags=["agency API"])
+SNAPSHOT_HEADER = "LGSP-Snapshot-Id"
+PURPOSE_HEADER = "LGSP-Purpose"
+_DENIED = {
+    "not_granted": "This dataset is not granted to the client",
+    "unknown_dataset": "This dataset is not granted to the client",
+    "grant_expired": "The grant on this dataset has expired",
+    "grant_not_approved": "The grant on personal data awaits the owning agency's approval",
+    "grant_refused": "The owning agency refused this grant",
+    "purpose_not_granted": "The stated purpose is not granted for this dataset",
+    "no_columns": "No granted column of this dataset exists any more",
+    "scope_invalid": "The grant's row scope names a column that no longer exists",
+}
+
+
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+@lru_cache(maxsize=4)
+def _specs(specs_dir: Path) -> dict[str, DatasetSpec]:
+    return {s.id: s for s in load_specs(specs_dir)}
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> tuple[Response, bytes]:
+    raw = orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS, default=str)
+    return Response(raw, status_code=status, media_type="application/json", headers=headers), raw
+
+
+# ---- authentication -------------------------------------------------------------------
+
+@router.post("/token", summary="OAuth2 client credentials: a short-lived access token")
+async def token(request: Request) -> Response:
+    form = {k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8", "replace")).items()}
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("basic "):
+        try:
+            cid, _, secret = base64.b64decode(auth[6:]).decode("utf-8").partition(":")
+        except ValueError:
+            cid, secret = "", ""
+        form.setdefault("client_id", cid)
+        form.setdefault("client_secret", secret)
+    if form.get("grant_type") != "client_credentials":
+        raise Problem(400, "unsupported_grant_type", "Only grant_type=client_credentials is supported",
+                      error="unsupported_grant_type")
+    settings = _settings(request)
+    with db.session(settings) as s:
+        client = clients.authenticate(s, form.get("client_id", ""), form.get("client_secret", ""))
+        if client is None:
+            raise Problem(401, "invalid_client", "Client authentication failed", error="invalid_client",
+                          headers={"WWW-Authenticate": 'Basic realm="lgsp"'})
+        access_token, ttl = tokens.issue(settings, client.id)
+        audit.append(s, settings, actor=client.id, action="token.issue")
+    response, _ = _json({"access_token": access_token, "token_type": "Bearer", "expires_in": ttl},
+                        headers={"Cache-Control": "no-store"})
+    return response
+
+
+@router.get("/jwks.json", summary="The public key access tokens are signed with")
+def jwks(request: Request) -> dict[str, Any]:
+    return tokens.jwks(_settings(request))
+
+
+def _client_id(request: Request) -> str:
+    auth = request.headers.get("authorization", "")
+    if not auth.lower().startswith("bearer "):
+        raise Problem(401, "unauthorized", "A bearer access token is required",
+                      "POST client credentials to /api/v1/token first",
+                      headers={"WWW-Authenticate": 'Bearer realm="lgsp"'})
+    try:
+        return tokens.verify(_settings(request), auth[7:].strip())
+    except tokens.TokenError as err:
+        raise Problem(401, "invalid_token", "The access token is not valid", str(err),
+                      headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from None
+
+
+def _active_client(s: Any, client_id: str) -> ApiClient:
+    """The client as it is now (state and grants read per request: revocation is immediate)."""
+    client = s.get(ApiClient, client_id)
+    if client is None or client.state != "active":
+        raise Problem(401, "client_revoked", "The client is revoked",
+                      headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    return client
+
+
+# ---- metadata -------------------------------------------------------------------------
+
+@router.get("/datasets", summary="The datasets this client may use, with their schemas as granted")
+def datasets(request: Request) -> Response:
+    settings = _settings(request)
+    client_id = _client_id(request)
+    specs = _specs(settings.specs_dir)
+    out = []
+    now = datetime.now(UTC)
+    with db.session(settings) as s:
+        client = _active_client(s, client_id)
+        for g in client.grants:
+            spec = specs.get(g.dataset_id)
+            if spec is None or g.revoked_at is not None:
+                continue
+            schema = {c.name: c.classification for c in spec.columns}
+            usable = {p: grants.resolve(client, spec.id, p, now, schema) for p in g.purposes}
+            ok = [a for a in usable.values() if a.allowed]
+            if not ok:
+                continue
+            access = ok[0]
+            out.append({
+                "id": spec.id, "title": {"vi": spec.title.vi, "en": spec.title.en},
+                "owner": spec.owner.agency.en, "primary_key": spec.primary_key,
+                "purposes": [p for p, a in usable.items() if a.allowed], "legal_basis": g.legal_basis,
+                "expires_at": grants._utc(g.expires_at).isoformat(),
+                "rows": "all" if not g.row_scope else "scoped",
+                "columns": [{"name": c, "type": spec.column(c).type,
+                             "classification": spec.column(c).classification,
+                             "mask": access.masks.get(c), "filterable": c in access.clear_columns,
+                             "description": spec.column(c).description.en} for c in access.columns],
+            })
+        audit.append(s, settings, actor=client_id, action="metadata.datasets", row_count=len(out))
+    response, _ = _json({"value": out})
+    return response
+
+
+# ---- data -----------------------------------------------------------------------------
+
+def _purpose(request: Request) -> str | None:
+    return request.query_params.get("purpose") or request.headers.get(PURPOSE_HEADER)
+
+
+def _as_of(request: Request) -> datetime | None:
+    text = request.query_params.get("as_of")
+    if not text:
+        return None
+    try:
+        t = datetime.fromisoformat(text)
+    except ValueError:
+        raise Problem(400, "invalid_as_of", "as_of is not an ISO 8601 time", f"as_of={text!r}") from None
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t
+
+
+def _answer(request: Request, *, dataset: str, plan_for: Any, extra_where: str = "TRUE",
+            extra_params: tuple[Any, ...] = (), action: str, single: bool = False,
+            query_text: str | None = None) -> Response:
+    settings = _settings(request)
+    client_id = _client_id(request)
+    purpose = _purpose(request)
+    spec = _specs(settings.specs_dir).get(dataset)
+    with db.session(settings) as s:
+        client = _active_client(s, client_id)
+        schema = {c.name: c.classification for c in spec.columns} if spec else {}
+        access = (grants.resolve(client, dataset, purpose, datetime.now(UTC), schema) if spec
+                  else grants.Access(False, "unknown_dataset"))
+        if not access.allowed:
+            audit.append(s, settings, actor=client_id, action=f"{action}.denied", purpose=purpose,
+                         dataset=dataset, details={"reason": access.reason})
+    if not access.allowed or spec is None:
+        raise Problem(403, access.reason, _DENIED.get(access.reason, "Access denied"),
+                      f"dataset {dataset!r}, purpose {purpose!r}")
+    try:
+        plan = plan_for(access, spec)
+    except odata.ODataError as err:
+        raise Problem(400, "invalid_query", "The query is not valid", str(err), option=err.option) from None
+    as_of = _as_of(request)
+    snap = data.snapshot(settings, dataset, as_of)
+    if snap is None:
+        raise Problem(404, "no_snapshot", "Nothing was published for this dataset at that time")
+    try:
+        result = data.run(spec, access, plan, snap, extra_where=extra_where, extra_params=extra_params)
+    except data.QueryTimeout as err:
+        raise Problem(503, "query_timeout", "The query took too long", str(err)) from None
+    except Exception as err:  # noqa: BLE001 - DuckDB conversion errors on a user's literal
+        import duckdb
+
+        if isinstance(err, duckdb.ConversionException | duckdb.BinderException):
+            raise Problem(400, "invalid_query", "A value in the query does not fit its column",
+                          str(err).splitlines()[0]) from None
+        raise
+    rows = [dict(zip(result.columns, r, strict=True)) for r in result.rows]
+    headers = {SNAPSHOT_HEADER: str(snap.id)}
+    if single:
+        if not rows:
+            raise Problem(404, "not_found", "No such record in the client's rows",
+                          headers=headers)
+        body: Any = rows[0]
+    else:
+        body = {"@odata.context": f"/api/v1/datasets/{dataset}", "value": rows}
+        if result.count is not None:
+            body["@odata.count"] = result.count
+        if result.last_key is not None:
+            params = {k: v for k, v in request.query_params.items() if k not in ("$skiptoken", "$skip")}
+            params["$skiptoken"] = odata.encode_skiptoken(result.last_key)
+            body["@odata.nextLink"] = f"/api/v1/datasets/{dataset}?{urlencode(params)}"
+    response, raw = _json(body, headers=headers)
+    with db.session(settings) as s:
+        audit.append(s, settings, actor=client_id, action=action, purpose=purpose, dataset=dataset,
+                     query=query_text or plan.normalised, snapshot_id=snap.id, row_count=len(rows),
+                     response_sha256=hashlib.sha256(raw).hexdigest(), personal_ids=result.subjects,
+                     details={"as_of": as_of.isoformat()} if as_of else None)
+    return response
+
+
+@router.get("/datasets/{dataset}", summary="Query a dataset (OData v4 system query options)")
+def query(request: Request, dataset: str) -> Response:
+    options = {k: v for k, v in request.query_params.items() if k.startswith("$")}
+    return _answer(request, dataset=dataset, action="query",
+                   plan_for=lambda access, spec: odata.plan(access, options, spec.primary_key))
+
+
+@router.get("/datasets/{dataset}/key/{key}", summary="One record by its primary key")
+def by_key(request: Request, dataset: str, key: str) -> Response:
+    def plan_for(access: grants.Access, spec: DatasetSpec) -> odata.Plan:
+        if len(spec.primary_key) != 1 or spec.primary_key[0] not in access.clear_columns:
+            raise odata.ODataError("key", "this dataset's key is not granted in clear: look records up "
+                                          "by a query, or persons by /persons/{personal_id}")
+        return odata.Plan(select=list(access.columns), top=1)
+
+    spec = _specs(_settings(request).specs_dir).get(dataset)
+    column = spec.primary_key[0] if spec else "?"
+    return _answer(request, dataset=dataset, action="lookup", plan_for=plan_for, single=True,
+                   extra_where=f"{quote_ident(column)} = ?" if spec else "FALSE",
+                   extra_params=(key,), query_text=f"key={column}")
+
+
+PERSON_DATASET = "person_linked"
+
+
+@router.get("/persons/{personal_id}", summary="A person's record across the registries (person_linked)")
+def person(request: Request, personal_id: str) -> Response:
+    def plan_for(access: grants.Access, spec: DatasetSpec) -> odata.Plan:
+        if "personal_id" not in access.columns:
+            raise odata.ODataError("personal_id", "the grant does not include the personal ID")
+        return odata.Plan(select=list(access.columns), top=1)
+
+    # the caller knows the full ID (the citizen gave it): matched exactly, kept out of the log
+    return _answer(request, dataset=PERSON_DATASET, action="person", plan_for=plan_for, single=True,
+                   extra_where='"personal_id" = ?', extra_params=(personal_id.strip(),),
+                   query_text="personal_id=<keyed>")

@@ -1,0 +1,226 @@
+"""The agency API over real HTTP: `lgsp serve` (granian, 2 workers) in its own process over
+a really published business registry; clients, grants and revocations made in the control
+database by the same functions the CLI calls. Row scope and column grants checked on every
+query shape against the curated table read directly with DuckDB."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import requests
+from sqlalchemy import text
+
+from api import audit, clients, grants
+from control import db
+from lgsp.config import Settings
+from tests.api.conftest import ACTOR
+from tests.opendata.conftest import Published, _free_port, business_home  # noqa: F401 - fixture
+from warehouse.query import curated_connection
+
+DATASET = "business_registry"
+COLUMNS = ["enterprise_code", "name", "commune_code", "owner_personal_id"]
+
+
+@dataclass
+class Api:
+    url: str
+    settings: Settings
+    communes: list[str]
+    expected: dict[str, dict]  # in-scope rows by key, read directly
+    secrets: dict[str, tuple[str, str]]  # role -> (client_id, secret)
+
+    def token(self, role: str) -> str:
+        cid, secret = self.secrets[role]
+        r = requests.post(f"{self.url}/api/v1/token", data={"grant_type": "client_credentials",
+                                                             "client_id": cid, "client_secret": secret})
+        assert r.status_code == 200, r.text
+        return r.json()["access_token"]
+
+    def get(self, path: str, role: str | None = "commune", purpose: str | None = "inspection",
+            **params: str) -> requests.Response:
+        headers = {"Authorization": f"Bearer {self.token(role)}"} if role else {}
+        if purpose:
+            params["purpose"] = purpose
+        return requests.get(f"{self.url}{path}", params=params, headers=headers, timeout=30)
+
+
+def _setup(settings: Settings) -> tuple[list[str], dict[str, dict], dict[str, tuple[str, str]]]:
+    con = curated_connection(settings)
+    communes = [r[0] for r in con.execute(f"SELECT commune_code FROM {DATASET} GROUP BY 1 "
+                                          "ORDER BY count(*) DESC, 1 LIMIT 2").fetchall()]
+    cur = con.execute(f"SELECT {', '.join(COLUMNS)} FROM {DATASET} WHERE commune_code IN (?, ?)", communes)
+    expected = {r[0]: dict(zip(COLUMNS, r, strict=True)) for r in cur.fetchall()}
+    later = datetime.now(UTC) + timedelta(days=30)
+    out = {}
+    with db.session(settings) as s:
+        for role in ("commune", "stranger", "expired", "doomed"):
+            issued = clients.register(s, settings, name=role, agency="UBND", communes=communes, actor=ACTOR)
+            out[role] = (issued.client_id, issued.secret)
+            if role == "stranger":
+                continue
+            g = grants.grant(s, settings, client_id=issued.client_id, dataset=DATASET, columns=COLUMNS,
+                             masks={"owner_personal_id": "last4"},
+                             row_scope=[grants.parse_scope_clause("commune_code in client.communes")],
+                             purposes=["inspection"], legal_basis="Law on Enterprises 2020",
+                             expires_at=later, actor=ACTOR)
+            grants.approve(s, settings, g.id, actor="cli:owner")
+            if role == "expired":  # as if its expiry had passed
+                s.flush()
+                s.execute(text("UPDATE api_grants SET expires_at = :t WHERE id = :i"),
+                          {"t": datetime.now(UTC) - timedelta(days=1), "i": g.id})
+    return communes, expected, out
+
+
+@pytest.fixture(scope="module")
+def api(business_home: Published) -> Iterator[Api]:  # noqa: F811
+    settings = business_home.settings
+    communes, expected, secrets = _setup(settings)
+    port = _free_port()
+    env = {**os.environ, "LGSP_HOME": str(settings.home)}
+    proc = subprocess.Popen([sys.executable, "-m", "lgsp", "serve", "--port", str(port), "--workers", "2"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(240):
+            if proc.poll() is not None:
+                raise RuntimeError(f"lgsp serve exited: {proc.stdout.read()[-3000:]}")  # type: ignore[union-attr]
+            try:
+                if requests.get(f"{url}/healthz", timeout=2).ok:
+                    break
+            except requests.RequestException:
+                time.sleep(0.25)
+        else:
+            raise RuntimeError("lgsp serve did not answer within 60 s")
+        yield Api(url, settings, communes, expected, secrets)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _problem(r: requests.Response, status: int, code: str) -> dict:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    body = r.json()
+    assert body["status"] == status and body["type"].endswith(f"/{code}") and body["title"]
+    return body
+
+
+def test_no_credentials_bad_token_bad_secret(api: Api) -> None:
+    _problem(api.get(f"/api/v1/datasets/{DATASET}", role=None), 401, "unauthorized")
+    r = requests.get(f"{api.url}/api/v1/datasets/{DATASET}", headers={"Authorization": "Bearer x.y.z"})
+    _problem(r, 401, "invalid_token")
+    r = requests.post(f"{api.url}/api/v1/token", data={"grant_type": "client_credentials",
+                                                       "client_id": api.secrets["commune"][0],
+                                                       "client_secret": "wrong"})
+    assert _problem(r, 401, "invalid_client")["error"] == "invalid_client"
+
+
+def test_not_granted_expired_and_purpose(api: Api) -> None:
+    _problem(api.get(f"/api/v1/datasets/{DATASET}", role="stranger"), 403, "not_granted")
+    _problem(api.get(f"/api/v1/datasets/{DATASET}", role="expired"), 403, "grant_expired")
+    _problem(api.get(f"/api/v1/datasets/{DATASET}", purpose=None), 403, "purpose_not_granted")
+    _problem(api.get(f"/api/v1/datasets/{DATASET}", purpose="marketing"), 403, "purpose_not_granted")
+    _problem(api.get("/api/v1/datasets/population"), 403, "not_granted")
+
+
+def test_columns_masked_and_absent_rows_in_scope(api: Api) -> None:
+    r = api.get(f"/api/v1/datasets/{DATASET}", **{"$top": "1000", "$count": "true"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["@odata.count"] == len(api.expected)
+    assert r.headers["LGSP-Snapshot-Id"].isdigit()
+    for row in body["value"]:
+        assert list(row) == COLUMNS  # address, legal form... absent
+        want = api.expected[row["enterprise_code"]]  # KeyError: a row out of scope
+        assert row["commune_code"] in api.communes
+        assert row["owner_personal_id"] == "********" + want["owner_personal_id"][-4:]
+
+
+@pytest.mark.parametrize("params", [
+    {"$select": "address"}, {"$filter": "address eq 'x'"}, {"$orderby": "address"},
+    {"$filter": "owner_personal_id eq '001089012345'"}, {"$orderby": "owner_personal_id desc"},
+    {"$filter": "startswith(owner_personal_id, '0')"}, {"$top": "100000"}, {"$skip": "-1"},
+    {"$filter": "name eq 'x'; DROP TABLE business_registry"}, {"$filter": "name eq 'x' or 1 eq 1"},
+    {"$filter": "name eq 'x') OR (1=1"}, {"$filter": "\"name\" eq 'x'"}, {"$expand": "x"},
+    {"$filter": " or ".join(f"name eq '{i}'" for i in range(100))},
+])
+def test_hidden_masked_injection_and_unbounded_refused(api: Api, params: dict) -> None:
+    body = _problem(api.get(f"/api/v1/datasets/{DATASET}", **params), 400, "invalid_query")
+    assert body["detail"]
+
+
+def test_row_scope_holds_on_filter_count_order_key_lookup(api: Api) -> None:
+    other = next(iter(api.expected.values()))
+    con = curated_connection(api.settings)
+    key_out, commune_out = con.execute(f"SELECT enterprise_code, commune_code FROM {DATASET} "
+                                       "WHERE commune_code NOT IN (?, ?) LIMIT 1", api.communes).fetchone()
+    r = api.get(f"/api/v1/datasets/{DATASET}", **{"$filter": f"commune_code eq '{commune_out}'",
+                                                   "$count": "true"})
+    assert r.status_code == 200 and r.json()["value"] == [] and r.json()["@odata.count"] == 0
+    r = api.get(f"/api/v1/datasets/{DATASET}", **{"$filter": f"commune_code eq '{api.communes[0]}'",
+                                                   "$count": "true", "$orderby": "name desc"})
+    want = sorted((v["name"] for v in api.expected.values() if v["commune_code"] == api.communes[0]),
+                  reverse=True)
+    assert r.json()["@odata.count"] == len(want)
+    assert [v["name"] for v in r.json()["value"]] == want[:100]
+    _problem(api.get(f"/api/v1/datasets/{DATASET}/key/{key_out}"), 404, "not_found")
+    r = api.get(f"/api/v1/datasets/{DATASET}/key/{other['enterprise_code']}")
+    assert r.status_code == 200 and r.json()["enterprise_code"] == other["enterprise_code"]
+    assert r.json()["owner_personal_id"].startswith("********")
+
+
+def test_keyset_pages_cover_the_scope_once(api: Api) -> None:
+    seen: list[str] = []
+    path, params = f"/api/v1/datasets/{DATASET}", {"$top": "500"}
+    while True:
+        body = api.get(path, **params).json()
+        seen += [v["enterprise_code"] for v in body["value"]]
+        if "@odata.nextLink" not in body:
+            break
+        link = body["@odata.nextLink"]
+        path, query = link.split("?", 1)
+        from urllib.parse import parse_qsl
+        params = {k: v for k, v in parse_qsl(query) if k != "purpose"}
+    assert sorted(seen) == seen and set(seen) == set(api.expected) and len(seen) == len(api.expected)
+
+
+def test_revoked_client_refused_at_once_and_audit(api: Api) -> None:
+    cid = api.secrets["doomed"][0]
+    token = api.token("doomed")
+    headers = {"Authorization": f"Bearer {token}"}
+    url = f"{api.url}/api/v1/datasets/{DATASET}?purpose=inspection&$top=5"
+    assert requests.get(url, headers=headers).status_code == 200
+    with db.session(api.settings) as s:
+        clients.revoke(s, api.settings, cid, actor=ACTOR)
+    _problem(requests.get(url, headers=headers), 401, "client_revoked")
+
+    pid = next(iter(api.expected.values()))["owner_personal_id"]
+    key = next(iter(api.expected))
+    assert api.get(f"/api/v1/datasets/{DATASET}/key/{key}").status_code == 200
+    with db.session(api.settings) as s:
+        assert audit.verify(s) == []
+        who = audit.who_accessed(s, api.settings, pid)
+        assert api.secrets["commune"][0] in {a.client for a in who}
+        assert {a.purpose for a in who} == {"inspection"}
+        actions = set(s.execute(text("SELECT action FROM api_audit WHERE actor = :c"), {"c": cid}).scalars())
+        assert {"token.issue", "query"} <= actions
+
+
+def test_metadata_lists_granted_schema(api: Api) -> None:
+    body = api.get("/api/v1/datasets").json()
+    (entry,) = body["value"]
+    assert entry["id"] == DATASET and [c["name"] for c in entry["columns"]] == COLUMNS
+    masked = {c["name"]: c["mask"] for c in entry["columns"] if c["mask"]}
+    assert masked == {"owner_personal_id": "last4"}
+    assert api.get("/api/v1/datasets", role="stranger").json()["value"] == []
