@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -136,3 +137,32 @@ def duckdb_interrupt() -> type[BaseException]:
     import duckdb
 
     return duckdb.InterruptException
+
+
+BULK_BATCH_ROWS = 10_000
+
+
+def stream(spec: DatasetSpec, access: Access, plan: Plan, snap: Snapshot,
+           on_batch: Any) -> Iterator[tuple[list[str], list[tuple[Any, ...]]]]:
+    """Every row in scope matching the plan's filter, in key order, as (columns, rows) batches
+    of BULK_BATCH_ROWS read from a DuckDB stream (never the whole result in memory);
+    `on_batch(subject_ids)` receives the personal IDs of each batch for the audit."""
+    subjects = subject_columns(spec)
+    order, _ = _order(spec, access, plan)
+    exprs = [mask_sql(c, access.masks.get(c)) for c in plan.select]
+    exprs += [f"{duck.quote_ident(c)} AS {SUBJECT}{i}" for i, c in enumerate(subjects)]
+    sql = (f"SELECT {', '.join(exprs)} FROM {duck.parquet_source(snap.files)} "
+           f"WHERE ({access.predicate}) AND ({plan.where}) ORDER BY {order}")
+    n = len(plan.select)
+    con = duck.connect(threads=1, memory_limit="256MB")
+    try:
+        cur = con.execute(sql, [*access.params, *plan.params])
+        names = [d[0] for d in cur.description][:n]
+        while True:
+            batch = cur.fetchmany(BULK_BATCH_ROWS)
+            if not batch:
+                break
+            on_batch({str(v) for r in batch for v in r[n:] if v is not None})
+            yield names, [r[:n] for r in batch]
+    finally:
+        con.close()

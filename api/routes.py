@@ -7,6 +7,7 @@ with api.odata, reads with api.data, answers and audits).
 - GET  /datasets/{id}              OData query ($filter $select $orderby $top $skip $count
                                    $skiptoken), `as_of` time travel
 - GET  /datasets/{id}/key/{key}    one record by primary key
+- GET  /datasets/{id}/bulk        every row in scope, streamed as NDJSON or CSV
 - GET  /persons/{personal_id}      a person's linked record (person_linked)
 Every data request states a purpose (`purpose` query parameter or `LGSP-Purpose` header),
 is answered from one snapshot (`LGSP-Snapshot-Id` header) and is audited with the SHA-256
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -173,12 +175,9 @@ def _as_of(request: Request) -> datetime | None:
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t
 
 
-def _answer(request: Request, *, dataset: str, plan_for: Any, extra_where: str = "TRUE",
-            extra_params: tuple[Any, ...] = (), action: str, single: bool = False,
-            query_text: str | None = None) -> Response:
-    settings = _settings(request)
-    client_id = _client_id(request)
-    purpose = _purpose(request)
+def _access(request: Request, settings: Settings, client_id: str, dataset: str, purpose: str | None,
+            action: str) -> tuple[DatasetSpec, grants.Access]:
+    """The one access decision of a data request (denials audited and answered 403)."""
     spec = _specs(settings.specs_dir).get(dataset)
     with db.session(settings) as s:
         client = _active_client(s, client_id)
@@ -191,6 +190,16 @@ def _answer(request: Request, *, dataset: str, plan_for: Any, extra_where: str =
     if not access.allowed or spec is None:
         raise Problem(403, access.reason, _DENIED.get(access.reason, "Access denied"),
                       f"dataset {dataset!r}, purpose {purpose!r}")
+    return spec, access
+
+
+def _answer(request: Request, *, dataset: str, plan_for: Any, extra_where: str = "TRUE",
+            extra_params: tuple[Any, ...] = (), action: str, single: bool = False,
+            query_text: str | None = None) -> Response:
+    settings = _settings(request)
+    client_id = _client_id(request)
+    purpose = _purpose(request)
+    spec, access = _access(request, settings, client_id, dataset, purpose, action)
     try:
         plan = plan_for(access, spec)
     except odata.ODataError as err:
@@ -270,3 +279,51 @@ def person(request: Request, personal_id: str) -> Response:
     return _answer(request, dataset=PERSON_DATASET, action="person", plan_for=plan_for, single=True,
                    extra_where='"personal_id" = ?', extra_params=(personal_id.strip(),),
                    query_text="personal_id=<keyed>")
+
+
+@router.get("/datasets/{dataset}/bulk", summary="Every row the client may read, streamed (NDJSON or CSV)")
+def bulk(request: Request, dataset: str) -> Response:
+    import csv
+    import io
+
+    from fastapi.responses import StreamingResponse
+
+    fmt = request.query_params.get("format", "ndjson")
+    if fmt not in ("ndjson", "csv"):
+        raise Problem(400, "invalid_format", "format must be ndjson or csv", f"format={fmt!r}")
+    options = {k: v for k, v in request.query_params.items() if k in ("$select", "$filter")}
+    settings = _settings(request)
+    client_id = _client_id(request)
+    purpose = _purpose(request)
+    spec, access = _access(request, settings, client_id, dataset, purpose, "bulk")
+    try:
+        plan = odata.plan(access, options, spec.primary_key)
+    except odata.ODataError as err:
+        raise Problem(400, "invalid_query", "The query is not valid", str(err), option=err.option) from None
+    snap = data.snapshot(settings, dataset, _as_of(request))
+    if snap is None:
+        raise Problem(404, "no_snapshot", "Nothing was published for this dataset at that time")
+
+    def body() -> Iterator[bytes]:
+        digest, rows, people = hashlib.sha256(), 0, set()
+        for i, (names, batch) in enumerate(data.stream(spec, access, plan, snap, people.update)):
+            if fmt == "ndjson":
+                chunk = b"".join(orjson.dumps(dict(zip(names, r, strict=True)), default=str) + b"\n"
+                                 for r in batch)
+            else:
+                buf = io.StringIO()
+                w = csv.writer(buf, lineterminator="\r\n")
+                if i == 0:
+                    w.writerow(names)
+                w.writerows(batch)
+                chunk = buf.getvalue().encode("utf-8")
+            digest.update(chunk)
+            rows += len(batch)
+            yield chunk
+        with db.session(settings) as s:
+            audit.append(s, settings, actor=client_id, action="bulk", purpose=purpose, dataset=dataset,
+                         query=f"{plan.normalised}&format={fmt}", snapshot_id=snap.id, row_count=rows,
+                         response_sha256=digest.hexdigest(), personal_ids=people)
+
+    media = "application/x-ndjson" if fmt == "ndjson" else "text/csv; charset=utf-8"
+    return StreamingResponse(body(), media_type=media, headers={SNAPSHOT_HEADER: str(snap.id)})

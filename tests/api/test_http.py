@@ -224,3 +224,29 @@ def test_metadata_lists_granted_schema(api: Api) -> None:
     masked = {c["name"]: c["mask"] for c in entry["columns"] if c["mask"]}
     assert masked == {"owner_personal_id": "last4"}
     assert api.get("/api/v1/datasets", role="stranger").json()["value"] == []
+
+
+@pytest.mark.parametrize("fmt", ["ndjson", "csv"])
+def test_bulk_download_holds_scope_and_is_audited(api: Api, fmt: str) -> None:
+    import csv
+    import hashlib
+    import io
+    import json
+
+    r = api.get(f"/api/v1/datasets/{DATASET}/bulk", format=fmt)
+    assert r.status_code == 200, r.text
+    if fmt == "ndjson":
+        rows = [json.loads(line) for line in r.text.splitlines()]
+    else:
+        rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert {row["enterprise_code"] for row in rows} == set(api.expected) and len(rows) == len(api.expected)
+    for row in rows:
+        assert list(row) == COLUMNS
+        assert row["owner_personal_id"] == "********" + api.expected[row["enterprise_code"]][
+            "owner_personal_id"][-4:]
+    with db.session(api.settings) as s:
+        last = s.execute(text("SELECT row_count, response_sha256, snapshot_id FROM api_audit "
+                              "WHERE action = 'bulk' ORDER BY seq DESC LIMIT 1")).one()
+    assert last == (len(rows), hashlib.sha256(r.content).hexdigest(), r.headers["LGSP-Snapshot-Id"])
+    _problem(api.get(f"/api/v1/datasets/{DATASET}/bulk", format="xml"), 400, "invalid_format")
+    _problem(api.get(f"/api/v1/datasets/{DATASET}/bulk", role="stranger"), 403, "not_granted")
