@@ -37,6 +37,7 @@ def clients_register(
     name: str,
     agency: Annotated[str, typer.Option(help="the agency the client belongs to")],
     commune: Annotated[list[str] | None, typer.Option(help="commune code (repeat); for row scopes")] = None,
+    rate_per_minute: Annotated[int, typer.Option(help="requests per minute allowed")] = 6000,
 ) -> None:
     """Register a client; prints its id and secret (shown once, stored only hashed)."""
     from api import clients
@@ -46,7 +47,7 @@ def clients_register(
     try:
         with db.session(settings) as s:
             issued = clients.register(s, settings, name=name, agency=agency, communes=commune or [],
-                                      actor=_actor())
+                                      rate_per_minute=rate_per_minute, actor=_actor())
     except clients.ClientError as err:
         raise _fail(err) from None
     console.print(f"client_id: {issued.client_id}\nclient_secret: {issued.secret}\n"

@@ -30,6 +30,8 @@ class ApiClient(Base):
     agency: Mapped[str] = mapped_column(Text)
     communes: Mapped[list[Any]] = mapped_column(JSON)
     """Commune codes a row scope may refer to as `client.communes`."""
+    rate_per_minute: Mapped[int] = mapped_column(Integer)
+    """Requests per minute the client may make (429 with Retry-After beyond)."""
     state: Mapped[str] = mapped_column(String(20))
     """active | revoked"""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -28,7 +28,7 @@ from urllib.parse import parse_qs, urlencode
 import orjson
 from fastapi import APIRouter, Request, Response
 
-from api import audit, clients, data, grants, odata, tokens
+from api import audit, clients, data, grants, odata, ratelimit, tokens
 from api.models import ApiClient
 from api.problems import Problem
 from catalog.spec import DatasetSpec, load_specs
@@ -118,6 +118,11 @@ def _active_client(s: Any, client_id: str) -> ApiClient:
     if client is None or client.state != "active":
         raise Problem(401, "client_revoked", "The client is revoked",
                       headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    wait = ratelimit.take(client.id, client.rate_per_minute)
+    if wait is not None:
+        raise Problem(429, "rate_limited", "Too many requests",
+                      f"the client may make {client.rate_per_minute} requests per minute",
+                      headers={"Retry-After": str(wait)})
     return client
 
 

@@ -250,3 +250,15 @@ def test_bulk_download_holds_scope_and_is_audited(api: Api, fmt: str) -> None:
     assert last == (len(rows), hashlib.sha256(r.content).hexdigest(), r.headers["LGSP-Snapshot-Id"])
     _problem(api.get(f"/api/v1/datasets/{DATASET}/bulk", format="xml"), 400, "invalid_format")
     _problem(api.get(f"/api/v1/datasets/{DATASET}/bulk", role="stranger"), 403, "not_granted")
+
+
+def test_rate_limit_answers_429_with_retry_after(api: Api) -> None:
+    with db.session(api.settings) as s:
+        issued = clients.register(s, api.settings, name="slow", agency="UBND", rate_per_minute=2, actor=ACTOR)
+    api.secrets["slow"] = (issued.client_id, issued.secret)
+    headers = {"Authorization": f"Bearer {api.token('slow')}"}
+    answers = [requests.get(f"{api.url}/api/v1/datasets", headers=headers) for _ in range(6)]
+    limited = [r for r in answers if r.status_code == 429]
+    assert len(limited) >= 4  # 2 per minute in all, whichever worker answers
+    assert int(limited[0].headers["Retry-After"]) >= 1
+    _problem(limited[0], 429, "rate_limited")

@@ -48,6 +48,7 @@ def upgrade() -> None:
     sa.Column('name', sa.Text(), nullable=False),
     sa.Column('agency', sa.Text(), nullable=False),
     sa.Column('communes', sa.JSON(), nullable=False),
+    sa.Column('rate_per_minute', sa.Integer(), nullable=False),
     sa.Column('state', sa.String(length=20), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('revoked_at', sa.DateTime(timezone=True), nullable=True),
