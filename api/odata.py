@@ -168,7 +168,7 @@ def parse_filter(text: str, clear_columns: tuple[str, ...]) -> tuple[str, list[A
 def _int(option: str, text: str | None, default: int, maximum: int) -> int:
     if text is None:
         return default
-    if not text.isdigit():
+    if not re.fullmatch(r"[0-9]{1,9}", text):
         raise ODataError(option, f"{text!r} is not a non-negative integer")
     value = int(text)
     if value > maximum:

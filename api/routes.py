@@ -22,11 +22,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, urlencode
 
 import orjson
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from api import audit, clients, data, grants, odata, ratelimit, tokens
 from api.models import ApiClient
@@ -36,7 +36,17 @@ from control import db
 from lgsp.config import Settings
 from warehouse.duck import quote_ident
 
-router = APIRouter(prefix="/api/v1", tags=["agency API"])
+PROBLEM_SCHEMA = {"type": "object", "required": ["type", "title", "status"], "properties": {
+    "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+    "detail": {"type": "string"}, "instance": {"type": "string"}}}
+_PROBLEM = {"description": "Problem details (RFC 9457)",
+            "content": {"application/problem+json": {"schema": PROBLEM_SCHEMA}}}
+PROBLEMS: dict[int | str, dict[str, Any]] = {code: _PROBLEM for code in (400, 401, 403, 404, 429, 503)}
+router = APIRouter(prefix="/api/v1", tags=["agency API"], responses=PROBLEMS)
+Purpose = Annotated[str | None, Query(description="the purpose of this request (or LGSP-Purpose header)")]
+AsOf = Annotated[str | None, Query(description="ISO 8601 time: answer from the snapshot in force then")]
+Filter = Annotated[str | None, Query(alias="$filter", description="OData v4 $filter")]
+Select = Annotated[str | None, Query(alias="$select", description="columns, comma-separated")]
 SNAPSHOT_HEADER = "LGSP-Snapshot-Id"
 PURPOSE_HEADER = "LGSP-Purpose"
 _DENIED = {
@@ -67,7 +77,14 @@ def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
 
 # ---- authentication -------------------------------------------------------------------
 
-@router.post("/token", summary="OAuth2 client credentials: a short-lived access token")
+_TOKEN_BODY = {"requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {
+    "schema": {"type": "object", "required": ["grant_type"], "properties": {
+        "grant_type": {"type": "string", "enum": ["client_credentials"]},
+        "client_id": {"type": "string"}, "client_secret": {"type": "string"}}}}}}}
+
+
+@router.post("/token", summary="OAuth2 client credentials: a short-lived access token",
+             openapi_extra=_TOKEN_BODY)
 async def token(request: Request) -> Response:
     form = {k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8", "replace")).items()}
     auth = request.headers.get("authorization", "")
@@ -249,14 +266,21 @@ def _answer(request: Request, *, dataset: str, plan_for: Any, extra_where: str =
 
 
 @router.get("/datasets/{dataset}", summary="Query a dataset (OData v4 system query options)")
-def query(request: Request, dataset: str) -> Response:
+def query(request: Request, dataset: str, purpose: Purpose = None, as_of: AsOf = None,
+          filter_: Filter = None, select: Select = None,
+          orderby: Annotated[str | None, Query(alias="$orderby")] = None,
+          top: Annotated[str | None, Query(alias="$top")] = None,
+          skip: Annotated[str | None, Query(alias="$skip")] = None,
+          count: Annotated[str | None, Query(alias="$count")] = None,
+          skiptoken: Annotated[str | None, Query(alias="$skiptoken")] = None) -> Response:
     options = {k: v for k, v in request.query_params.items() if k.startswith("$")}
     return _answer(request, dataset=dataset, action="query",
                    plan_for=lambda access, spec: odata.plan(access, options, spec.primary_key))
 
 
 @router.get("/datasets/{dataset}/key/{key}", summary="One record by its primary key")
-def by_key(request: Request, dataset: str, key: str) -> Response:
+def by_key(request: Request, dataset: str, key: str, purpose: Purpose = None,
+           as_of: AsOf = None) -> Response:
     def plan_for(access: grants.Access, spec: DatasetSpec) -> odata.Plan:
         if len(spec.primary_key) != 1 or spec.primary_key[0] not in access.clear_columns:
             raise odata.ODataError("key", "this dataset's key is not granted in clear: look records up "
@@ -274,7 +298,7 @@ PERSON_DATASET = "person_linked"
 
 
 @router.get("/persons/{personal_id}", summary="A person's record across the registries (person_linked)")
-def person(request: Request, personal_id: str) -> Response:
+def person(request: Request, personal_id: str, purpose: Purpose = None, as_of: AsOf = None) -> Response:
     def plan_for(access: grants.Access, spec: DatasetSpec) -> odata.Plan:
         if "personal_id" not in access.columns:
             raise odata.ODataError("personal_id", "the grant does not include the personal ID")
@@ -287,7 +311,10 @@ def person(request: Request, personal_id: str) -> Response:
 
 
 @router.get("/datasets/{dataset}/bulk", summary="Every row the client may read, streamed (NDJSON or CSV)")
-def bulk(request: Request, dataset: str) -> Response:
+def bulk(request: Request, dataset: str, purpose: Purpose = None, as_of: AsOf = None,
+         filter_: Filter = None, select: Select = None,
+         format: Annotated[Literal["ndjson", "csv"], Query(description="ndjson or csv")] = "ndjson",
+         ) -> Response:
     import csv
     import io
 

@@ -21,3 +21,6 @@ def session_factory(settings: Settings) -> Iterator[Callable[[], AbstractContext
     eng = db._engines.pop(settings.control_db_uri, None)
     if eng is not None:
         eng.dispose()
+
+
+from tests.api.live import api, business_home  # noqa: E402,F401 - the live-server fixtures

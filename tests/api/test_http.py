@@ -1,111 +1,20 @@
-"""The agency API over real HTTP: `lgsp serve` (granian, 2 workers) in its own process over
-a really published business registry; clients, grants and revocations made in the control
-database by the same functions the CLI calls. Row scope and column grants checked on every
-query shape against the curated table read directly with DuckDB."""
+"""The agency API over real HTTP (`lgsp serve` in its own process, see tests/api/live.py):
+401 without or with a bad credential, 403 for a dataset not granted or an expired grant,
+masked and absent columns, row scope held on every query shape (filter, count, order, key
+lookup, keyset pages, bulk), hidden columns and injection refused with problem details,
+a revoked client refused at once, rate limits, every request audited."""
 
 from __future__ import annotations
-
-import os
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
 from sqlalchemy import text
 
-from api import audit, clients, grants
+from api import audit, clients
 from control import db
-from lgsp.config import Settings
 from tests.api.conftest import ACTOR
-from tests.opendata.conftest import Published, _free_port, business_home  # noqa: F401 - fixture
+from tests.api.live import COLUMNS, DATASET, Api
 from warehouse.query import curated_connection
-
-DATASET = "business_registry"
-COLUMNS = ["enterprise_code", "name", "commune_code", "owner_personal_id"]
-
-
-@dataclass
-class Api:
-    url: str
-    settings: Settings
-    communes: list[str]
-    expected: dict[str, dict]  # in-scope rows by key, read directly
-    secrets: dict[str, tuple[str, str]]  # role -> (client_id, secret)
-
-    def token(self, role: str) -> str:
-        cid, secret = self.secrets[role]
-        r = requests.post(f"{self.url}/api/v1/token", data={"grant_type": "client_credentials",
-                                                             "client_id": cid, "client_secret": secret})
-        assert r.status_code == 200, r.text
-        return r.json()["access_token"]
-
-    def get(self, path: str, role: str | None = "commune", purpose: str | None = "inspection",
-            **params: str) -> requests.Response:
-        headers = {"Authorization": f"Bearer {self.token(role)}"} if role else {}
-        if purpose:
-            params["purpose"] = purpose
-        return requests.get(f"{self.url}{path}", params=params, headers=headers, timeout=30)
-
-
-def _setup(settings: Settings) -> tuple[list[str], dict[str, dict], dict[str, tuple[str, str]]]:
-    con = curated_connection(settings)
-    communes = [r[0] for r in con.execute(f"SELECT commune_code FROM {DATASET} GROUP BY 1 "
-                                          "ORDER BY count(*) DESC, 1 LIMIT 2").fetchall()]
-    cur = con.execute(f"SELECT {', '.join(COLUMNS)} FROM {DATASET} WHERE commune_code IN (?, ?)", communes)
-    expected = {r[0]: dict(zip(COLUMNS, r, strict=True)) for r in cur.fetchall()}
-    later = datetime.now(UTC) + timedelta(days=30)
-    out = {}
-    with db.session(settings) as s:
-        for role in ("commune", "stranger", "expired", "doomed"):
-            issued = clients.register(s, settings, name=role, agency="UBND", communes=communes, actor=ACTOR)
-            out[role] = (issued.client_id, issued.secret)
-            if role == "stranger":
-                continue
-            g = grants.grant(s, settings, client_id=issued.client_id, dataset=DATASET, columns=COLUMNS,
-                             masks={"owner_personal_id": "last4"},
-                             row_scope=[grants.parse_scope_clause("commune_code in client.communes")],
-                             purposes=["inspection"], legal_basis="Law on Enterprises 2020",
-                             expires_at=later, actor=ACTOR)
-            grants.approve(s, settings, g.id, actor="cli:owner")
-            if role == "expired":  # as if its expiry had passed
-                s.flush()
-                s.execute(text("UPDATE api_grants SET expires_at = :t WHERE id = :i"),
-                          {"t": datetime.now(UTC) - timedelta(days=1), "i": g.id})
-    return communes, expected, out
-
-
-@pytest.fixture(scope="module")
-def api(business_home: Published) -> Iterator[Api]:  # noqa: F811
-    settings = business_home.settings
-    communes, expected, secrets = _setup(settings)
-    port = _free_port()
-    env = {**os.environ, "LGSP_HOME": str(settings.home)}
-    proc = subprocess.Popen([sys.executable, "-m", "lgsp", "serve", "--port", str(port), "--workers", "2"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(240):
-            if proc.poll() is not None:
-                raise RuntimeError(f"lgsp serve exited: {proc.stdout.read()[-3000:]}")  # type: ignore[union-attr]
-            try:
-                if requests.get(f"{url}/healthz", timeout=2).ok:
-                    break
-            except requests.RequestException:
-                time.sleep(0.25)
-        else:
-            raise RuntimeError("lgsp serve did not answer within 60 s")
-        yield Api(url, settings, communes, expected, secrets)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _problem(r: requests.Response, status: int, code: str) -> dict:
@@ -248,7 +157,7 @@ def test_bulk_download_holds_scope_and_is_audited(api: Api, fmt: str) -> None:
         last = s.execute(text("SELECT row_count, response_sha256, snapshot_id FROM api_audit "
                               "WHERE action = 'bulk' ORDER BY seq DESC LIMIT 1")).one()
     assert last == (len(rows), hashlib.sha256(r.content).hexdigest(), r.headers["LGSP-Snapshot-Id"])
-    _problem(api.get(f"/api/v1/datasets/{DATASET}/bulk", format="xml"), 400, "invalid_format")
+    _problem(api.get(f"/api/v1/datasets/{DATASET}/bulk", format="xml"), 400, "invalid_request")
     _problem(api.get(f"/api/v1/datasets/{DATASET}/bulk", role="stranger"), 403, "not_granted")
 
 
