@@ -24,10 +24,11 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from api.keys import audit_hmac_key
-from api.models import ApiAuditEntry, ApiAuditHead, ApiAuditSubject
+from api.models import ApiAuditCheckpoint, ApiAuditEntry, ApiAuditHead, ApiAuditSubject
 from lgsp.config import Settings
 
 GENESIS = "0" * 64
+CHECKPOINT_EVERY = 1000
 _HASHED = ("at", "actor", "action", "purpose", "dataset", "query", "snapshot_id", "row_count",
            "response_sha256", "subjects", "details", "prev_hash")
 
@@ -74,7 +75,30 @@ def append(session: Session, settings: Settings, *, actor: str, action: str,
     session.add_all(ApiAuditSubject(seq=entry.seq, subject=s) for s in subjects)
     session.execute(update(ApiAuditHead).where(ApiAuditHead.id == 1)
                     .values(entry_hash=entry.entry_hash))
+    if entry.seq % CHECKPOINT_EVERY == 0:
+        checkpoint(session, settings)
     return entry
+
+
+def _statement(seq: int, entry_hash_: str, at: str) -> bytes:
+    return f"lgsp-audit-checkpoint:{seq}:{entry_hash_}:{at}".encode()
+
+
+def checkpoint(session: Session, settings: Settings) -> ApiAuditCheckpoint | None:
+    """Sign the chain's current head (Ed25519, the token key); None on an empty log."""
+    import base64
+
+    from api.tokens import signing_key
+
+    head = session.get(ApiAuditHead, 1)
+    if head is None or head.seq == 0 or session.get(ApiAuditCheckpoint, head.seq) is not None:
+        return None
+    key = signing_key(settings)
+    at = datetime.now(UTC).isoformat(timespec="microseconds")
+    sig = base64.b64encode(key.private.sign(_statement(head.seq, head.entry_hash, at))).decode()
+    cp = ApiAuditCheckpoint(seq=head.seq, entry_hash=head.entry_hash, at=at, kid=key.kid, signature=sig)
+    session.add(cp)
+    return cp
 
 
 @dataclass(frozen=True)
@@ -85,8 +109,9 @@ class Problem:
     message: str
 
 
-def verify(session: Session) -> list[Problem]:
-    """Every break in the chain, naming the entry: [] when the log is intact."""
+def verify(session: Session, settings: Settings | None = None) -> list[Problem]:
+    """Every break in the chain, naming the entry: [] when the log is intact. With settings,
+    the signed checkpoints are checked too (signature, and the entry they vouch for)."""
     entries = session.scalars(select(ApiAuditEntry).order_by(ApiAuditEntry.seq)).all()
     by_hash = {e.entry_hash: e.seq for e in entries}
     problems: list[Problem] = []
@@ -116,6 +141,33 @@ def verify(session: Session) -> list[Problem]:
                                     f"deleted from the end (the head says {head.seq} entries)"))
         else:
             problems.append(Problem(head.seq, "head", "the head does not match the last entry"))
+    if settings is not None:
+        problems += _check_checkpoints(session, settings, {e.seq: e.entry_hash for e in entries})
+    return problems
+
+
+def _check_checkpoints(session: Session, settings: Settings, hashes: dict[int, str]) -> list[Problem]:
+    import base64
+
+    from cryptography.exceptions import InvalidSignature
+
+    from api.tokens import signing_key
+
+    key = signing_key(settings)
+    problems = []
+    for cp in session.scalars(select(ApiAuditCheckpoint).order_by(ApiAuditCheckpoint.seq)):
+        try:
+            key.public.verify(base64.b64decode(cp.signature), _statement(cp.seq, cp.entry_hash, cp.at))
+        except (InvalidSignature, ValueError):
+            problems.append(Problem(cp.seq, "checkpoint", f"the checkpoint at entry {cp.seq} is not "
+                                    "signed by this service's key"))
+            continue
+        if cp.seq not in hashes:
+            problems.append(Problem(cp.seq, "deleted", f"entry {cp.seq}, vouched for by a signed "
+                                    "checkpoint, is missing"))
+        elif hashes[cp.seq] != cp.entry_hash:
+            problems.append(Problem(cp.seq, "edited", f"entry {cp.seq} differs from the hash a signed "
+                                    f"checkpoint recorded at {cp.at}: the log was rewritten"))
     return problems
 
 

@@ -19,7 +19,8 @@ from lgsp.config import Settings
 clients_app = typer.Typer(help="Agency API clients: register, rotate, revoke, list.", no_args_is_help=True)
 grants_app = typer.Typer(help="Grants per client and dataset (columns, masks, rows, purposes).",
                          no_args_is_help=True)
-audit_app = typer.Typer(help="The hash-chained audit log: verify, who-accessed.", no_args_is_help=True)
+audit_app = typer.Typer(help="The hash-chained audit log: verify, checkpoint, who-accessed.",
+                        no_args_is_help=True)
 console = Console(width=None if sys.stdout.isatty() else 150)
 
 
@@ -38,6 +39,7 @@ def clients_register(
     agency: Annotated[str, typer.Option(help="the agency the client belongs to")],
     commune: Annotated[list[str] | None, typer.Option(help="commune code (repeat); for row scopes")] = None,
     rate_per_minute: Annotated[int, typer.Option(help="requests per minute allowed")] = 6000,
+    role: Annotated[list[str] | None, typer.Option(help="extra role (repeat): dpo")] = None,
 ) -> None:
     """Register a client; prints its id and secret (shown once, stored only hashed)."""
     from api import clients
@@ -47,7 +49,7 @@ def clients_register(
     try:
         with db.session(settings) as s:
             issued = clients.register(s, settings, name=name, agency=agency, communes=commune or [],
-                                      rate_per_minute=rate_per_minute, actor=_actor())
+                                      rate_per_minute=rate_per_minute, roles=role or [], actor=_actor())
     except clients.ClientError as err:
         raise _fail(err) from None
     console.print(f"client_id: {issued.client_id}\nclient_secret: {issued.secret}\n"
@@ -199,7 +201,7 @@ def audit_verify() -> None:
 
     settings = Settings.from_env()
     with db.session(settings) as s:
-        problems = audit.verify(s)
+        problems = audit.verify(s, settings)
         count = s.execute(audit.count_sql()).scalar_one()
         audit.append(s, settings, actor=_actor(), action="audit.verify",
                      details={"entries": count, "problems": len(problems)})
@@ -208,6 +210,19 @@ def audit_verify() -> None:
     if problems:
         raise typer.Exit(1)
     console.print(f"audit log intact: {count} entries chained")
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Sign the chain's current head now (also done every 1,000 entries)."""
+    from api import audit
+    from control import db
+
+    settings = Settings.from_env()
+    with db.session(settings) as s:
+        audit.append(s, settings, actor=_actor(), action="audit.checkpoint")
+        cp = audit.checkpoint(s, settings)
+    console.print(f"checkpoint signed at entry {cp.seq}: {cp.entry_hash}" if cp else "nothing to sign")
 
 
 @audit_app.command("who-accessed")

@@ -20,6 +20,8 @@ from lgsp.config import Settings
 
 _COMMUNE = re.compile(r"^\d{5}$")
 DEFAULT_RATE = 6000
+ROLES = frozenset({"dpo"})
+"""dpo: the data protection officer may ask who accessed a person's record."""
 
 
 class ClientError(ValueError):
@@ -46,7 +48,7 @@ def get(session: Session, client_id: str) -> ApiClient:
 
 def register(session: Session, settings: Settings, *, name: str, agency: str,
              communes: list[str] | None = None, rate_per_minute: int = DEFAULT_RATE,
-             actor: str) -> Issued:
+             roles: list[str] | None = None, actor: str) -> Issued:
     name, agency = name.strip(), agency.strip()
     if not name or not agency:
         raise ClientError("a client needs a name and an agency")
@@ -54,18 +56,21 @@ def register(session: Session, settings: Settings, *, name: str, agency: str,
     bad = [c for c in communes if not _COMMUNE.match(c)]
     if bad:
         raise ClientError(f"communes: {bad} are not 5-digit commune codes")
+    roles = sorted(set(roles or []))
+    if set(roles) - ROLES:
+        raise ClientError(f"roles: {sorted(set(roles) - ROLES)} unknown (known: {sorted(ROLES)})")
     if rate_per_minute < 1:
         raise ClientError("rate_per_minute must be at least 1")
     client_id = "cl_" + secrets.token_hex(8)
     secret = new_secret()
     now = _now()
     session.add(ApiClient(id=client_id, name=name, agency=agency, communes=communes, state="active",
-                          rate_per_minute=rate_per_minute, created_at=now))
+                          roles=roles, rate_per_minute=rate_per_minute, created_at=now))
     session.flush()
     session.add(ApiCredential(client_id=client_id, secret_hash=hash_secret(secret), created_at=now))
     audit.append(session, settings, actor=actor, action="clients.register",
                  details={"client": client_id, "name": name, "agency": agency, "communes": communes,
-                          "rate_per_minute": rate_per_minute})
+                          "rate_per_minute": rate_per_minute, "roles": roles})
     return Issued(client_id, secret)
 
 

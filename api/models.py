@@ -6,9 +6,10 @@ database's one metadata (`control.models.Base`); created by migration 0002_api.
 - `api_credentials`: client secrets, only as scrypt hashes; rotation revokes the old ones.
 - `api_grants`: per client and dataset: columns, masks, row scope (declarative clauses),
   purposes, legal basis, expiry, approval state for personal data, revocation.
-- `api_audit` + `api_audit_subjects` + `api_audit_head`: the append-only, hash-chained log
-  (personal IDs only as keyed hashes, indexed for "who accessed"), and the chain's head
-  (last sequence number and hash) so a deleted tail is noticed too.
+- `api_audit` + `api_audit_subjects` + `api_audit_head` + `api_audit_checkpoints`: the
+  append-only, hash-chained log (personal IDs only as keyed hashes, indexed for "who
+  accessed"), the chain's head (last sequence number and hash) so a deleted tail is noticed,
+  and signed checkpoints so a rewrite of log and head together is noticed too.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ class ApiClient(Base):
     agency: Mapped[str] = mapped_column(Text)
     communes: Mapped[list[Any]] = mapped_column(JSON)
     """Commune codes a row scope may refer to as `client.communes`."""
+    roles: Mapped[list[Any]] = mapped_column(JSON)
+    """Extra rights beyond grants: `dpo` (the data protection officer's who-accessed)."""
     rate_per_minute: Mapped[int] = mapped_column(Integer)
     """Requests per minute the client may make (429 with Retry-After beyond)."""
     state: Mapped[str] = mapped_column(String(20))
@@ -119,3 +122,17 @@ class ApiAuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(BigInteger)
     entry_hash: Mapped[str] = mapped_column(String(64))
+
+
+class ApiAuditCheckpoint(Base):
+    """A signed statement "the chain had N entries ending in hash H at time T" (Ed25519, the
+    token key), written every audit.CHECKPOINT_EVERY entries and on `lgsp audit checkpoint`:
+    rewriting the log and its head together is caught against the signatures."""
+
+    __tablename__ = "api_audit_checkpoints"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    entry_hash: Mapped[str] = mapped_column(String(64))
+    at: Mapped[str] = mapped_column(String(40))
+    kid: Mapped[str] = mapped_column(String(40))
+    signature: Mapped[str] = mapped_column(String(200))

@@ -92,3 +92,46 @@ def test_reordered_entries_are_named(settings, session_factory) -> None:  # type
         found = [(p.seq, p.kind) for p in audit.verify(s)]
     assert (3, "reordered") in found and (4, "reordered") in found
     assert all(kind == "reordered" for _, kind in found)
+
+
+def _rewrite_from(settings, session_factory, seq: int) -> None:  # type: ignore[no-untyped-def]
+    """Edit entry `seq` and recompute every hash after it and the head: a consistent forgery."""
+    with session_factory() as s:
+        rows = [dict(r) for r in s.execute(text(
+            f"SELECT seq, {', '.join(COLS)} FROM api_audit ORDER BY seq")).mappings()]
+        prev = audit.GENESIS
+        for r in rows:
+            fields = {**r, "subjects": json.loads(r["subjects"]), "details": json.loads(r["details"]),
+                      "prev_hash": prev}
+            if r["seq"] == seq:
+                fields["purpose"] = "research"
+            h = audit.entry_hash(fields)
+            s.execute(text("UPDATE api_audit SET purpose = :p, prev_hash = :prev, entry_hash = :h "
+                           "WHERE seq = :seq"),
+                      {"p": fields["purpose"], "prev": prev, "h": h, "seq": r["seq"]})
+            prev = h
+        s.execute(text("UPDATE api_audit_head SET entry_hash = :h"), {"h": prev})
+
+
+def test_signed_checkpoint_catches_a_consistent_rewrite(settings, session_factory) -> None:  # type: ignore[no-untyped-def]
+    _session(settings, session_factory)
+    with session_factory() as s:
+        assert audit.checkpoint(s, settings).seq == 5
+    with session_factory() as s:
+        assert audit.verify(s, settings) == []
+    _rewrite_from(settings, session_factory, 2)
+    with session_factory() as s:
+        assert audit.verify(s) == []  # the chain alone cannot tell
+        assert [(p.seq, p.kind) for p in audit.verify(s, settings)] == [(5, "edited")]
+        s.execute(text("UPDATE api_audit_checkpoints SET entry_hash = "
+                       "(SELECT entry_hash FROM api_audit WHERE seq = 5)"))
+    with session_factory() as s:
+        assert [(p.seq, p.kind) for p in audit.verify(s, settings)] == [(5, "checkpoint")]
+
+
+def test_checkpoint_written_every_n_entries(settings, session_factory, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(audit, "CHECKPOINT_EVERY", 2)
+    _session(settings, session_factory)
+    with session_factory() as s:
+        seqs = list(s.execute(text("SELECT seq FROM api_audit_checkpoints ORDER BY seq")).scalars())
+        assert seqs == [2, 4] and audit.verify(s, settings) == []

@@ -60,6 +60,7 @@ def test_columns_masked_and_absent_rows_in_scope(api: Api) -> None:
     {"$select": "address"}, {"$filter": "address eq 'x'"}, {"$orderby": "address"},
     {"$filter": "owner_personal_id eq '001089012345'"}, {"$orderby": "owner_personal_id desc"},
     {"$filter": "startswith(owner_personal_id, '0')"}, {"$top": "100000"}, {"$skip": "-1"},
+    {"$top": "\u00b2"}, {"$skiptoken": "not-a-token"},
     {"$filter": "name eq 'x'; DROP TABLE business_registry"}, {"$filter": "name eq 'x' or 1 eq 1"},
     {"$filter": "name eq 'x') OR (1=1"}, {"$filter": "\"name\" eq 'x'"}, {"$expand": "x"},
     {"$filter": " or ".join(f"name eq '{i}'" for i in range(100))},
@@ -171,3 +172,11 @@ def test_rate_limit_answers_429_with_retry_after(api: Api) -> None:
     assert len(limited) >= 4  # 2 per minute in all, whichever worker answers
     assert int(limited[0].headers["Retry-After"]) >= 1
     _problem(limited[0], 429, "rate_limited")
+
+
+def test_as_of_answers_from_the_snapshot_then(api: Api) -> None:
+    now = api.get(f"/api/v1/datasets/{DATASET}", **{"$top": "1"})
+    then = api.get(f"/api/v1/datasets/{DATASET}", as_of="2999-01-01T00:00:00+00:00", **{"$top": "1"})
+    assert then.headers["LGSP-Snapshot-Id"] == now.headers["LGSP-Snapshot-Id"]
+    _problem(api.get(f"/api/v1/datasets/{DATASET}", as_of="2000-01-01T00:00:00"), 404, "no_snapshot")
+    _problem(api.get(f"/api/v1/datasets/{DATASET}", as_of="yesterday"), 400, "invalid_as_of")

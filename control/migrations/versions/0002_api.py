@@ -48,6 +48,7 @@ def upgrade() -> None:
     sa.Column('name', sa.Text(), nullable=False),
     sa.Column('agency', sa.Text(), nullable=False),
     sa.Column('communes', sa.JSON(), nullable=False),
+    sa.Column('roles', sa.JSON(), nullable=False),
     sa.Column('rate_per_minute', sa.Integer(), nullable=False),
     sa.Column('state', sa.String(length=20), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
@@ -99,11 +100,20 @@ def upgrade() -> None:
     with op.batch_alter_table('api_grants', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_api_grants_client_id'), ['client_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_api_grants_dataset_id'), ['dataset_id'], unique=False)
+    op.create_table('api_audit_checkpoints',
+    sa.Column('seq', sa.BigInteger(), autoincrement=False, nullable=False),
+    sa.Column('entry_hash', sa.String(length=64), nullable=False),
+    sa.Column('at', sa.String(length=40), nullable=False),
+    sa.Column('kid', sa.String(length=40), nullable=False),
+    sa.Column('signature', sa.String(length=200), nullable=False),
+    sa.PrimaryKeyConstraint('seq')
+    )
     op.execute(sa.text("INSERT INTO api_audit_head (id, seq, entry_hash) VALUES (1, 0, :h)")
                .bindparams(h="0" * 64))
 
 
 def downgrade() -> None:
+    op.drop_table('api_audit_checkpoints')
     with op.batch_alter_table('api_grants', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_api_grants_dataset_id'))
         batch_op.drop_index(batch_op.f('ix_api_grants_client_id'))
