@@ -9,6 +9,8 @@ with api.odata, reads with api.data, answers and audits).
 - GET  /datasets/{id}/key/{key}    one record by primary key
 - GET  /datasets/{id}/bulk        every row in scope, streamed as NDJSON or CSV
 - GET  /persons/{personal_id}      a person's linked record (person_linked)
+- GET  /audit/who-accessed/{id}    for a client with the `dpo` role
+- GET  /health, /ready             liveness, readiness (control database, Iceberg catalog)
 Every data request states a purpose (`purpose` query parameter or `LGSP-Purpose` header),
 is answered from one snapshot (`LGSP-Snapshot-Id` header) and is audited with the SHA-256
 of the response body.
@@ -359,3 +361,40 @@ def bulk(request: Request, dataset: str, purpose: Purpose = None, as_of: AsOf = 
 
     media = "application/x-ndjson" if fmt == "ndjson" else "text/csv; charset=utf-8"
     return StreamingResponse(body(), media_type=media, headers={SNAPSHOT_HEADER: str(snap.id)})
+
+
+@router.get("/audit/who-accessed/{personal_id}",
+            summary="For the data protection officer: which client read this person's record")
+def who_accessed(request: Request, personal_id: str) -> Response:
+    settings = _settings(request)
+    client_id = _client_id(request)
+    with db.session(settings) as s:
+        client = _active_client(s, client_id)
+        if "dpo" not in (client.roles or []):
+            audit.append(s, settings, actor=client_id, action="audit.who_accessed.denied")
+            raise Problem(403, "not_dpo", "Only a data protection officer's client may ask this")
+        found = audit.who_accessed(s, settings, personal_id)
+        audit.append(s, settings, actor=client_id, action="audit.who_accessed",
+                     personal_ids=[personal_id], row_count=len(found))
+    response, _ = _json({"value": [{"entry": a.seq, "at": a.at, "client": a.client, "purpose": a.purpose,
+                                    "dataset": a.dataset, "action": a.action} for a in found]})
+    return response
+
+
+@router.get("/health", summary="Liveness: the process answers")
+def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/ready", summary="Readiness: the control database and the Iceberg catalog answer")
+def ready(request: Request) -> dict[str, str]:
+    from sqlalchemy import text
+
+    settings = _settings(request)
+    try:
+        with db.session(settings) as s:
+            s.execute(text("SELECT 1"))
+        data._catalog(settings).list_namespaces()
+    except Exception as err:  # noqa: BLE001 - any failure means not ready
+        raise Problem(503, "not_ready", "A dependency does not answer", type(err).__name__) from None
+    return {"status": "ready"}

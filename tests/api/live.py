@@ -58,11 +58,12 @@ def _setup(settings: Settings) -> tuple[list[str], dict[str, dict], dict[str, tu
     later = datetime.now(UTC) + timedelta(days=30)
     out = {}
     with db.session(settings) as s:
-        for role in ("commune", "stranger", "expired", "doomed", "fuzzer"):
+        for role in ("commune", "stranger", "expired", "doomed", "fuzzer", "dpo"):
             issued = clients.register(s, settings, name=role, agency="UBND", communes=communes,
-                                      rate_per_minute=10**6, actor="cli:test")
+                                      rate_per_minute=10**6, roles=["dpo"] if role == "dpo" else [],
+                                      actor="cli:test")
             out[role] = (issued.client_id, issued.secret)
-            if role == "stranger":
+            if role in ("stranger", "dpo"):
                 continue
             g = grants.grant(s, settings, client_id=issued.client_id, dataset=DATASET, columns=COLUMNS,
                              masks={"owner_personal_id": "last4"},

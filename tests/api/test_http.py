@@ -180,3 +180,16 @@ def test_as_of_answers_from_the_snapshot_then(api: Api) -> None:
     assert then.headers["LGSP-Snapshot-Id"] == now.headers["LGSP-Snapshot-Id"]
     _problem(api.get(f"/api/v1/datasets/{DATASET}", as_of="2000-01-01T00:00:00"), 404, "no_snapshot")
     _problem(api.get(f"/api/v1/datasets/{DATASET}", as_of="yesterday"), 400, "invalid_as_of")
+
+
+def test_dpo_who_accessed_and_health(api: Api) -> None:
+    row = next(iter(api.expected.values()))
+    assert api.get(f"/api/v1/datasets/{DATASET}/key/{row['enterprise_code']}").status_code == 200
+    r = api.get(f"/api/v1/audit/who-accessed/{row['owner_personal_id']}", role="dpo", purpose=None)
+    assert r.status_code == 200, r.text
+    reads = [e for e in r.json()["value"] if e["action"] == "lookup"]
+    assert reads and {(e["client"], e["purpose"], e["dataset"]) for e in reads} == {
+        (api.secrets["commune"][0], "inspection", DATASET)}
+    _problem(api.get(f"/api/v1/audit/who-accessed/{row['owner_personal_id']}", purpose=None), 403, "not_dpo")
+    assert requests.get(f"{api.url}/api/v1/health").json() == {"status": "ok"}
+    assert requests.get(f"{api.url}/api/v1/ready").json() == {"status": "ready"}
