@@ -49,6 +49,32 @@ class Api:
         return requests.get(f"{self.url}{path}", params=params, headers=headers, timeout=30)
 
 
+PEOPLE = 30
+
+
+def people(communes: list[str]) -> list[dict[str, str]]:
+    """A small person_linked: residents of the two scoped communes and of one outside."""
+    places = [*communes, "99999"]
+    return [{"personal_id": f"0010890{i:05d}", "full_name": f"Nguyen Van {i}",
+             "residence_commune_code": places[i % 3], "health_card_number": f"DN4010{i:09d}"}
+            for i in range(PEOPLE)]
+
+
+def _publish_people(settings: Settings, rows: list[dict[str, str]]) -> None:
+    """person_linked as a real Iceberg table (one snapshot over one Parquet file)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from warehouse import iceberg
+
+    table = pa.Table.from_pylist(rows, schema=pa.schema([(k, pa.string()) for k in rows[0]]))
+    path = settings.warehouse_dir / "test-person_linked.parquet"
+    pq.write_table(table, path)
+    catalog = iceberg.load_catalog(settings)
+    ice = iceberg.ensure_table(catalog, iceberg.CURATED, "person_linked", table.schema)
+    iceberg.replace_files(ice, lambda _p: True, [str(path)], {})
+
+
 def _setup(settings: Settings) -> tuple[list[str], dict[str, dict], dict[str, tuple[str, str]]]:
     con = curated_connection(settings)
     communes = [r[0] for r in con.execute(f"SELECT commune_code FROM {DATASET} GROUP BY 1 "
@@ -56,6 +82,7 @@ def _setup(settings: Settings) -> tuple[list[str], dict[str, dict], dict[str, tu
     cur = con.execute(f"SELECT {', '.join(COLUMNS)} FROM {DATASET} WHERE commune_code IN (?, ?)", communes)
     expected = {r[0]: dict(zip(COLUMNS, r, strict=True)) for r in cur.fetchall()}
     later = datetime.now(UTC) + timedelta(days=30)
+    _publish_people(settings, people(communes))
     out = {}
     with db.session(settings) as s:
         for role in ("commune", "stranger", "expired", "doomed", "fuzzer", "dpo"):
@@ -71,6 +98,14 @@ def _setup(settings: Settings) -> tuple[list[str], dict[str, dict], dict[str, tu
                              purposes=["inspection"], legal_basis="Law on Enterprises 2020",
                              expires_at=later, actor="cli:test")
             grants.approve(s, settings, g.id, actor="cli:owner")
+            p = grants.grant(s, settings, client_id=issued.client_id, dataset="person_linked",
+                             columns=["personal_id", "full_name", "residence_commune_code"],
+                             masks={"personal_id": "last4"},
+                             row_scope=[grants.parse_scope_clause(
+                                 "residence_commune_code in client.communes")],
+                             purposes=["inspection"], legal_basis="Decree 13/2023", expires_at=later,
+                             actor="cli:test")
+            grants.approve(s, settings, p.id, actor="cli:owner")
             if role == "expired":  # as if its expiry had passed
                 s.flush()
                 s.execute(text("UPDATE api_grants SET expires_at = :t WHERE id = :i"),

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from api import audit, clients
 from control import db
 from tests.api.conftest import ACTOR
-from tests.api.live import COLUMNS, DATASET, Api
+from tests.api.live import COLUMNS, DATASET, Api, people
 from warehouse.query import curated_connection
 
 
@@ -129,7 +129,8 @@ def test_revoked_client_refused_at_once_and_audit(api: Api) -> None:
 
 def test_metadata_lists_granted_schema(api: Api) -> None:
     body = api.get("/api/v1/datasets").json()
-    (entry,) = body["value"]
+    assert sorted(e["id"] for e in body["value"]) == [DATASET, "person_linked"]
+    entry = next(e for e in body["value"] if e["id"] == DATASET)
     assert entry["id"] == DATASET and [c["name"] for c in entry["columns"]] == COLUMNS
     masked = {c["name"]: c["mask"] for c in entry["columns"] if c["mask"]}
     assert masked == {"owner_personal_id": "last4"}
@@ -193,3 +194,32 @@ def test_dpo_who_accessed_and_health(api: Api) -> None:
     _problem(api.get(f"/api/v1/audit/who-accessed/{row['owner_personal_id']}", purpose=None), 403, "not_dpo")
     assert requests.get(f"{api.url}/api/v1/health").json() == {"status": "ok"}
     assert requests.get(f"{api.url}/api/v1/ready").json() == {"status": "ready"}
+
+
+def test_person_lookup_holds_scope_masks_and_is_audited(api: Api) -> None:
+    residents = people(api.communes)
+    inside = next(p for p in residents if p["residence_commune_code"] == api.communes[1])
+    outside = next(p for p in residents if p["residence_commune_code"] == "99999")
+    r = api.get(f"/api/v1/persons/{inside['personal_id']}")
+    assert r.status_code == 200, r.text
+    assert r.json() == {"personal_id": "********" + inside["personal_id"][-4:],
+                        "full_name": inside["full_name"], "residence_commune_code": api.communes[1]}
+    _problem(api.get(f"/api/v1/persons/{outside['personal_id']}"), 404, "not_found")
+    _problem(api.get(f"/api/v1/persons/{inside['personal_id']}", role="stranger"), 403, "not_granted")
+    # the other shapes on person_linked: no filter on the masked ID, no health card, scope held
+    _problem(api.get("/api/v1/datasets/person_linked",
+                     **{"$filter": f"personal_id eq '{inside['personal_id']}'"}), 400, "invalid_query")
+    _problem(api.get("/api/v1/datasets/person_linked", **{"$select": "health_card_number"}), 400,
+             "invalid_query")
+    body = api.get("/api/v1/datasets/person_linked", **{"$count": "true"}).json()
+    want = {p["full_name"] for p in residents if p["residence_commune_code"] in api.communes}
+    assert {v["full_name"] for v in body["value"]} == want and body["@odata.count"] == len(want)
+    lines = api.get("/api/v1/datasets/person_linked/bulk").text.splitlines()
+    assert len(lines) == len(want)
+    with db.session(api.settings) as s:
+        who = audit.who_accessed(s, api.settings, inside["personal_id"])
+        assert {(a.client, a.action) for a in who} >= {(api.secrets["commune"][0], "person"),
+                                                       (api.secrets["commune"][0], "bulk")}
+        assert not {a.client for a in audit.who_accessed(s, api.settings, outside["personal_id"])}
+        logged = list(s.execute(text("SELECT query FROM api_audit WHERE action = 'person'")).scalars())
+        assert logged and not any(inside["personal_id"] in (q or "") for q in logged)
