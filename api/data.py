@@ -14,6 +14,8 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+import duckdb
+
 from api.grants import Access, mask_sql
 from api.odata import Plan
 from catalog.spec import DatasetSpec
@@ -29,6 +31,22 @@ KEY = "__key_"
 
 class QueryTimeout(RuntimeError):
     pass
+
+
+_process_con: duckdb.DuckDBPyConnection | None = None
+_con_lock = threading.Lock()
+
+
+def cursor() -> duckdb.DuckDBPyConnection:
+    """A cursor (its own connection) on this process's in-memory DuckDB database, opened once:
+    a new database per request cost ~17 ms, a cursor well under one; the Parquet metadata
+    cache then serves repeated reads of a snapshot's files."""
+    global _process_con
+    with _con_lock:
+        if _process_con is None:
+            _process_con = duck.connect(threads=1, memory_limit="256MB")
+            _process_con.execute("SET parquet_metadata_cache = true")
+        return _process_con.cursor()
 
 
 @dataclass(frozen=True)
@@ -111,7 +129,7 @@ def run(spec: DatasetSpec, access: Access, plan: Plan, snap: Snapshot, *,
         page_where = " OR ".join(ors)
     sql = (f"SELECT {', '.join(exprs)} FROM {source} WHERE {where} AND ({page_where}) "
            f"ORDER BY {order} LIMIT ? OFFSET ?")
-    con = duck.connect(threads=1, memory_limit="256MB")
+    con = cursor()
     timer = threading.Timer(timeout, con.interrupt)
     timer.start()
     try:
@@ -122,7 +140,7 @@ def run(spec: DatasetSpec, access: Access, plan: Plan, snap: Snapshot, *,
             count = None
             if plan.count:
                 count = con.execute(f"SELECT count(*) FROM {source} WHERE {where}", params).fetchone()[0]
-        except duckdb_interrupt() as exc:
+        except duckdb.InterruptException as exc:
             raise QueryTimeout(f"the query ran past {timeout:g} s") from exc
     finally:
         timer.cancel()
@@ -131,12 +149,6 @@ def run(spec: DatasetSpec, access: Access, plan: Plan, snap: Snapshot, *,
     subject_values = sorted({str(v) for r in raw for v in r[n:n + len(subjects)] if v is not None})
     last_key = list(raw[-1][n + len(subjects):]) if raw and keyset and len(raw) == plan.top else None
     return Result(names[:n], [r[:n] for r in raw], subject_values, last_key, count)
-
-
-def duckdb_interrupt() -> type[BaseException]:
-    import duckdb
-
-    return duckdb.InterruptException
 
 
 BULK_BATCH_ROWS = 10_000
@@ -154,7 +166,7 @@ def stream(spec: DatasetSpec, access: Access, plan: Plan, snap: Snapshot,
     sql = (f"SELECT {', '.join(exprs)} FROM {duck.parquet_source(snap.files)} "
            f"WHERE ({access.predicate}) AND ({plan.where}) ORDER BY {order}")
     n = len(plan.select)
-    con = duck.connect(threads=1, memory_limit="256MB")
+    con = cursor()
     try:
         cur = con.execute(sql, [*access.params, *plan.params])
         names = [d[0] for d in cur.description][:n]
