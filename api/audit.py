@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,6 +29,9 @@ from api.models import ApiAuditCheckpoint, ApiAuditEntry, ApiAuditHead, ApiAudit
 from lgsp.config import Settings
 
 GENESIS = "0" * 64
+WRITE_LOCK = threading.Lock()
+"""Held by a worker's request threads around an append's transaction: they queue here
+instead of in SQLite's busy handler, which sleeps up to 100 ms per retry."""
 CHECKPOINT_EVERY = 1000
 _HASHED = ("at", "actor", "action", "purpose", "dataset", "query", "snapshot_id", "row_count",
            "response_sha256", "subjects", "details", "prev_hash")

@@ -259,7 +259,7 @@ def _answer(request: Request, *, dataset: str, plan_for: Any, extra_where: str =
             params["$skiptoken"] = odata.encode_skiptoken(result.last_key)
             body["@odata.nextLink"] = f"/api/v1/datasets/{dataset}?{urlencode(params)}"
     response, raw = _json(body, headers=headers)
-    with db.session(settings) as s:
+    with audit.WRITE_LOCK, db.session(settings) as s:
         audit.append(s, settings, actor=client_id, action=action, purpose=purpose, dataset=dataset,
                      query=query_text or plan.normalised, snapshot_id=snap.id, row_count=len(rows),
                      response_sha256=hashlib.sha256(raw).hexdigest(), personal_ids=result.subjects,
