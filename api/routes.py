@@ -30,7 +30,7 @@ from urllib.parse import parse_qs, urlencode
 import orjson
 from fastapi import APIRouter, Query, Request, Response
 
-from api import audit, clients, data, grants, odata, ratelimit, tokens
+from api import audit, audit_writer, clients, data, grants, odata, ratelimit, tokens
 from api.models import ApiClient
 from api.problems import Problem
 from catalog.spec import DatasetSpec, load_specs
@@ -259,11 +259,10 @@ def _answer(request: Request, *, dataset: str, plan_for: Any, extra_where: str =
             params["$skiptoken"] = odata.encode_skiptoken(result.last_key)
             body["@odata.nextLink"] = f"/api/v1/datasets/{dataset}?{urlencode(params)}"
     response, raw = _json(body, headers=headers)
-    with audit.WRITE_LOCK, db.session(settings) as s:
-        audit.append(s, settings, actor=client_id, action=action, purpose=purpose, dataset=dataset,
-                     query=query_text or plan.normalised, snapshot_id=snap.id, row_count=len(rows),
-                     response_sha256=hashlib.sha256(raw).hexdigest(), personal_ids=result.subjects,
-                     details={"as_of": as_of.isoformat()} if as_of else None)
+    audit_writer.append(settings, actor=client_id, action=action, purpose=purpose, dataset=dataset,
+                        query=query_text or plan.normalised, snapshot_id=snap.id, row_count=len(rows),
+                        response_sha256=hashlib.sha256(raw).hexdigest(), personal_ids=result.subjects,
+                        details={"as_of": as_of.isoformat()} if as_of else None)
     return response
 
 
