@@ -102,3 +102,8 @@ class CatalogExportRefusal(Base):
     refused_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     findings: Mapped[list[Any]] = mapped_column(JSON)
     """[{column, kind, rows}] - never the values themselves."""
+
+
+# The agency API's tables live in their own module on this metadata; imported here so that
+# every user of `Base.metadata` (Alembic, the migration tests) sees them.
+from api import models as _api_models  # noqa: E402,F401

@@ -8,6 +8,9 @@
     lgsp query SQL    read-only SELECT over the curated and quarantine tables (sandboxed)
     lgsp serve        serve open data (CKAN Action API, downloads, DCAT) on 127.0.0.1
     lgsp reconcile    full compare of source and curated per dataset; repairs and counts drift
+    lgsp clients      agency API clients (register, rotate, revoke, list)
+    lgsp grants       grants per client and dataset (add, approve, refuse, revoke, list)
+    lgsp audit        the hash-chained audit log (verify, who-accessed)
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 from rich.text import Text
 
+from api import cli as api_cli
 from catalog.spec import SpecError, in_dependency_order, load_catalog
 from lgsp.config import Settings
 
@@ -35,6 +39,9 @@ app = typer.Typer(help="LGSP shared-data bus: registries -> quality gate -> cura
                   no_args_is_help=True, add_completion=False)
 airflow_app = typer.Typer(help="Airflow on the embedded defaults (SQLite, one DAG file per spec).")
 app.add_typer(airflow_app, name="airflow")
+app.add_typer(api_cli.clients_app, name="clients")
+app.add_typer(api_cli.grants_app, name="grants")
+app.add_typer(api_cli.audit_app, name="audit")
 console = Console(width=None if sys.stdout.isatty() else 150)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 150)
 

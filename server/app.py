@@ -1,6 +1,6 @@
-"""The one ASGI application: open data (downloads, CKAN Action API, DCAT-AP) and the portal's
-pages (portal/, static files under /portal-static); the agency API (api/) mounts its router
-here in its own issue.
+"""The one ASGI application: open data (downloads, CKAN Action API, DCAT-AP), the agency API
+(api/, under /api/v1, with RFC 9457 problem details) and the portal's pages (portal/, static
+files under /portal-static).
 
 `create_app(settings)` builds it; `app` is the module-level instance production servers
 import (settings from the environment). The control database is migrated at startup.
@@ -17,6 +17,8 @@ from lgsp.config import Settings
 def create_app(settings: Settings | None = None) -> FastAPI:
     from fastapi.staticfiles import StaticFiles
 
+    from api import problems
+    from api.routes import router as api_router
     from opendata import ckan, dcat, downloads
     from portal import routes as portal_routes
 
@@ -33,6 +35,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(downloads.router)
     app.include_router(ckan.router)
     app.include_router(dcat.router)
+    app.include_router(api_router)  # the agency API, /api/v1
+    problems.install(app)
     app.include_router(portal_routes.router)
     app.mount("/portal-static", StaticFiles(directory=portal_routes.STATIC_DIR), name="portal-static")
     return app

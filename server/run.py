@@ -34,6 +34,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers
     prepare(settings)
     os.environ["LGSP_HOME"] = str(settings.home)
     os.environ["LGSP_SPECS_DIR"] = str(settings.specs_dir)
+    os.environ["LGSP_SERVE_WORKERS"] = str(workers)  # per-worker share of each client's rate limit
     if settings.control_uri:
         os.environ["LGSP_CONTROL_DB_URI"] = settings.control_uri
     Granian("server.app:app", address=host, port=port, interface=Interfaces.ASGI,

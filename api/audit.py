@@ -1,0 +1,203 @@
+"""The append-only, hash-chained audit log of every API request and control-plane change.
+
+Each entry holds time, actor (client id or `cli:<user>`), action, purpose, dataset, the
+normalised query, snapshot, row count and the SHA-256 of the response body, and the
+previous entry's hash; its own hash is SHA-256 over all of that (canonical JSON). Personal
+IDs are stored only as keyed hashes (HMAC-SHA256, key in LGSP_HOME/keys), in the entry and
+in an index for `who_accessed`. Appends serialise on the head row (`api_audit_head`): an
+UPDATE takes the write lock first on SQLite and a row lock on PostgreSQL, so two workers
+never fork the chain. `verify()` walks the chain and names an edited, deleted or reordered
+entry; the head also catches a deleted tail.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from api.keys import audit_hmac_key
+from api.models import ApiAuditCheckpoint, ApiAuditEntry, ApiAuditHead, ApiAuditSubject
+from lgsp.config import Settings
+
+GENESIS = "0" * 64
+WRITE_LOCK = threading.Lock()
+"""Held by a worker's request threads around an append's transaction: they queue here
+instead of in SQLite's busy handler, which sleeps up to 100 ms per retry."""
+CHECKPOINT_EVERY = 1000
+_HASHED = ("at", "actor", "action", "purpose", "dataset", "query", "snapshot_id", "row_count",
+           "response_sha256", "subjects", "details", "prev_hash")
+
+
+def subject_hash(settings: Settings, personal_id: str) -> str:
+    """The keyed hash under which the log knows a person (never the ID in clear)."""
+    return hmac.new(audit_hmac_key(settings), personal_id.strip().encode("utf-8"),
+                    hashlib.sha256).hexdigest()
+
+
+def entry_hash(fields: dict[str, Any]) -> str:
+    body = json.dumps({k: fields[k] for k in _HASHED}, sort_keys=True, ensure_ascii=False,
+                      separators=(",", ":"), default=str)
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def _fields(e: ApiAuditEntry) -> dict[str, Any]:
+    return {k: getattr(e, k) for k in _HASHED}
+
+
+def append(session: Session, settings: Settings, *, actor: str, action: str,
+           purpose: str | None = None, dataset: str | None = None, query: str | None = None,
+           snapshot_id: int | str | None = None, row_count: int | None = None,
+           response_sha256: str | None = None, personal_ids: Iterable[str] = (),
+           details: dict[str, Any] | None = None, at: datetime | None = None) -> ApiAuditEntry:
+    """Add one entry at the chain's end, in the caller's transaction."""
+    bumped = session.execute(update(ApiAuditHead).where(ApiAuditHead.id == 1)
+                             .values(seq=ApiAuditHead.seq + 1)).rowcount
+    if not bumped:  # the migration inserts the head row: someone deleted it
+        raise RuntimeError("api_audit_head row is missing: the audit log was tampered with")
+    head = session.execute(select(ApiAuditHead.seq, ApiAuditHead.entry_hash)
+                           .where(ApiAuditHead.id == 1)).one()
+    subjects = sorted({subject_hash(settings, p) for p in personal_ids})
+    fields: dict[str, Any] = {
+        "at": (at or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="microseconds"),
+        "actor": actor, "action": action, "purpose": purpose, "dataset": dataset, "query": query,
+        "snapshot_id": None if snapshot_id is None else str(snapshot_id), "row_count": row_count,
+        "response_sha256": response_sha256, "subjects": subjects, "details": details or {},
+        "prev_hash": head.entry_hash,
+    }
+    entry = ApiAuditEntry(seq=head.seq, entry_hash=entry_hash(fields), **fields)
+    session.add(entry)
+    session.flush()
+    session.add_all(ApiAuditSubject(seq=entry.seq, subject=s) for s in subjects)
+    session.execute(update(ApiAuditHead).where(ApiAuditHead.id == 1)
+                    .values(entry_hash=entry.entry_hash))
+    if entry.seq % CHECKPOINT_EVERY == 0:
+        checkpoint(session, settings)
+    return entry
+
+
+def _statement(seq: int, entry_hash_: str, at: str) -> bytes:
+    return f"lgsp-audit-checkpoint:{seq}:{entry_hash_}:{at}".encode()
+
+
+def checkpoint(session: Session, settings: Settings) -> ApiAuditCheckpoint | None:
+    """Sign the chain's current head (Ed25519, the token key); None on an empty log."""
+    import base64
+
+    from api.tokens import signing_key
+
+    head = session.get(ApiAuditHead, 1)
+    if head is None or head.seq == 0 or session.get(ApiAuditCheckpoint, head.seq) is not None:
+        return None
+    key = signing_key(settings)
+    at = datetime.now(UTC).isoformat(timespec="microseconds")
+    sig = base64.b64encode(key.private.sign(_statement(head.seq, head.entry_hash, at))).decode()
+    cp = ApiAuditCheckpoint(seq=head.seq, entry_hash=head.entry_hash, at=at, kid=key.kid, signature=sig)
+    session.add(cp)
+    return cp
+
+
+@dataclass(frozen=True)
+class Problem:
+    seq: int
+    kind: str
+    """edited | deleted | reordered | head"""
+    message: str
+
+
+def verify(session: Session, settings: Settings | None = None) -> list[Problem]:
+    """Every break in the chain, naming the entry: [] when the log is intact. With settings,
+    the signed checkpoints are checked too (signature, and the entry they vouch for)."""
+    entries = session.scalars(select(ApiAuditEntry).order_by(ApiAuditEntry.seq)).all()
+    by_hash = {e.entry_hash: e.seq for e in entries}
+    problems: list[Problem] = []
+    prev_seq, prev_hash = 0, GENESIS
+    for e in entries:
+        if entry_hash(_fields(e)) != e.entry_hash:
+            problems.append(Problem(e.seq, "edited", f"entry {e.seq} was edited: its content no "
+                                    "longer matches its hash"))
+        if e.seq != prev_seq + 1:
+            missing = (f"entry {prev_seq + 1}" if e.seq == prev_seq + 2
+                       else f"entries {prev_seq + 1}..{e.seq - 1}")
+            problems.append(Problem(prev_seq + 1, "deleted", f"{missing} deleted (the log "
+                                    f"jumps from {prev_seq} to {e.seq})"))
+        elif e.prev_hash != prev_hash:
+            if e.prev_hash in by_hash:
+                problems.append(Problem(e.seq, "reordered", f"entry {e.seq} is out of order: it was "
+                                        f"written after entry {by_hash[e.prev_hash]}, not {prev_seq}"))
+            elif not any(p.seq == prev_seq and p.kind == "edited" for p in problems):
+                problems.append(Problem(prev_seq, "edited", f"entry {prev_seq} was replaced or "
+                                        f"edited with its hash recomputed: entry {e.seq} no longer "
+                                        "links to it"))
+        prev_seq, prev_hash = e.seq, e.entry_hash
+    head = session.get(ApiAuditHead, 1)
+    if head is not None and (head.seq != prev_seq or head.entry_hash != prev_hash):
+        if head.seq > prev_seq:
+            problems.append(Problem(prev_seq + 1, "deleted", f"entries {prev_seq + 1}..{head.seq} "
+                                    f"deleted from the end (the head says {head.seq} entries)"))
+        else:
+            problems.append(Problem(head.seq, "head", "the head does not match the last entry"))
+    if settings is not None:
+        problems += _check_checkpoints(session, settings, {e.seq: e.entry_hash for e in entries})
+    return problems
+
+
+def _check_checkpoints(session: Session, settings: Settings, hashes: dict[int, str]) -> list[Problem]:
+    import base64
+
+    from cryptography.exceptions import InvalidSignature
+
+    from api.tokens import signing_key
+
+    key = signing_key(settings)
+    problems = []
+    for cp in session.scalars(select(ApiAuditCheckpoint).order_by(ApiAuditCheckpoint.seq)):
+        try:
+            key.public.verify(base64.b64decode(cp.signature), _statement(cp.seq, cp.entry_hash, cp.at))
+        except (InvalidSignature, ValueError):
+            problems.append(Problem(cp.seq, "checkpoint", f"the checkpoint at entry {cp.seq} is not "
+                                    "signed by this service's key"))
+            continue
+        if cp.seq not in hashes:
+            problems.append(Problem(cp.seq, "deleted", f"entry {cp.seq}, vouched for by a signed "
+                                    "checkpoint, is missing"))
+        elif hashes[cp.seq] != cp.entry_hash:
+            problems.append(Problem(cp.seq, "edited", f"entry {cp.seq} differs from the hash a signed "
+                                    f"checkpoint recorded at {cp.at}: the log was rewritten"))
+    return problems
+
+
+def count_sql():  # type: ignore[no-untyped-def]
+    """SELECT the number of entries."""
+    from sqlalchemy import func
+
+    return select(func.count()).select_from(ApiAuditEntry)
+
+
+@dataclass(frozen=True)
+class Access:
+    seq: int
+    at: str
+    client: str
+    purpose: str | None
+    dataset: str | None
+    action: str
+    query: str | None
+
+
+def who_accessed(session: Session, settings: Settings, personal_id: str) -> list[Access]:
+    """Which client read this person's record, when and for what purpose (oldest first)."""
+    rows = session.scalars(
+        select(ApiAuditEntry).join(ApiAuditSubject, ApiAuditSubject.seq == ApiAuditEntry.seq)
+        .where(ApiAuditSubject.subject == subject_hash(settings, personal_id))
+        .order_by(ApiAuditEntry.seq)
+    ).all()
+    return [Access(e.seq, e.at, e.actor, e.purpose, e.dataset, e.action, e.query) for e in rows]
