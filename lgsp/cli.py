@@ -42,7 +42,7 @@ app.add_typer(airflow_app, name="airflow")
 app.add_typer(api_cli.clients_app, name="clients")
 app.add_typer(api_cli.grants_app, name="grants")
 app.add_typer(api_cli.audit_app, name="audit")
-console = Console(width=None if sys.stdout.isatty() else 150)
+console = Console(width=None if sys.stdout.isatty() else 200)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 150)
 
 
@@ -276,14 +276,17 @@ def up(
     """Run every pipeline once (as `lgsp run` does), then serve the portal, the CKAN API and
     downloads over what it published on 127.0.0.1, until Ctrl-C. A failed pipeline is
     reported and the rest is served."""
+    import subprocess
+
     from server.run import serve as run_server
 
-    try:
-        run(datasets=datasets, simulate=True, size=size, seed=seed)
-    except typer.Exit as done:
-        if done.exit_code:
-            console.print("[yellow]some pipelines did not publish (above); "
-                          "serving what was published[/yellow]")
+    # The pipelines run in their own process: the server's workers start from a clean one
+    # (after the runs' threads, DuckDB and GX state, a granian worker died at start).
+    batch = subprocess.run([sys.executable, "-m", "lgsp", "run", *(datasets or []),
+                            "--size", str(size), "--seed", str(seed)], check=False)
+    if batch.returncode:
+        console.print("[yellow]some pipelines did not publish (above); "
+                      "serving what was published[/yellow]")
     settings = Settings.from_env()
     base = f"http://{host}:{port}"
     console.print(f"portal:      [cyan]{base}/[/cyan]", soft_wrap=True)
@@ -424,18 +427,18 @@ def status() -> None:
 
     settings = Settings.from_env()
     table = Table("dataset", "last publish", "published", "quarantined", "rows", "quality score",
-                  "last attempt", RECONCILE_HEADER)
+                  RECONCILE_HEADER, "last attempt")
     for spec in _specs(settings, None):
         attempt = attempts.last(settings, spec.id)
         tried = "never" if attempt is None else _attempt_text(attempt)
         history = settings.quality_dir / spec.id / "history.jsonl"
         if not history.exists():
-            table.add_row(spec.id, "never", "", "", "", "", tried, describe_last(settings, spec.id))
+            table.add_row(spec.id, "never", "", "", "", "", describe_last(settings, spec.id), tried)
             continue
         last = json.loads(history.read_text("utf-8").splitlines()[-1])
         table.add_row(spec.id, last["run_id"], f"{last['published_rows']:,}",
                       f"{last['quarantined_rows']:,}", f"{last['curated_rows_total']:,}",
-                      _score(last["quality_score"]), tried, describe_last(settings, spec.id))
+                      _score(last["quality_score"]), describe_last(settings, spec.id), tried)
     console.print(table)
 
 

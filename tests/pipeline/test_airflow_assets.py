@@ -66,7 +66,8 @@ def test_publishing_an_input_queues_the_derived_dag_which_then_publishes(
     assert queued() == []
     producer = airflow_env.dag_test(settings, "lgsp_population", timeout=900)
     assert producer.returncode == 0, producer.stderr[-3000:]
-    assert queued() == ["lgsp_population_by_commune"]
+    # the derived dataset, and the population's open indicators (lgsp_opendata_population)
+    assert sorted(queued()) == ["lgsp_opendata_population", "lgsp_population_by_commune"]
 
     consumer = airflow_env.dag_test(settings, "lgsp_population_by_commune", timeout=900)
     assert consumer.returncode == 0, (consumer.stdout[-3000:], consumer.stderr[-3000:])
