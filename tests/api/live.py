@@ -4,10 +4,6 @@ same functions the CLI calls, and the in-scope rows read directly from the curat
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,7 +15,8 @@ from sqlalchemy import text
 from api import clients, grants
 from control import db
 from lgsp.config import Settings
-from tests.opendata.conftest import Published, _free_port, business_home  # noqa: F401 - fixture
+from tests.opendata.conftest import Published, business_home  # noqa: F401 - fixture
+from tests.serving import served
 from warehouse.query import curated_connection
 
 DATASET = "business_registry"
@@ -117,27 +114,5 @@ def _setup(settings: Settings) -> tuple[list[str], dict[str, dict], dict[str, tu
 def api(business_home: Published) -> Iterator[Api]:  # noqa: F811
     settings = business_home.settings
     communes, expected, secrets = _setup(settings)
-    port = _free_port()
-    env = {**os.environ, "LGSP_HOME": str(settings.home)}
-    proc = subprocess.Popen([sys.executable, "-m", "lgsp", "serve", "--port", str(port), "--workers", "2"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(240):
-            if proc.poll() is not None:
-                raise RuntimeError(f"lgsp serve exited: {proc.stdout.read()[-3000:]}")  # type: ignore[union-attr]
-            try:
-                if requests.get(f"{url}/healthz", timeout=2).ok:
-                    break
-            except requests.RequestException:
-                time.sleep(0.25)
-        else:
-            raise RuntimeError("lgsp serve did not answer within 60 s")
+    with served(settings.home) as url:
         yield Api(url, settings, communes, expected, secrets)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()

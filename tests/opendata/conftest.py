@@ -16,6 +16,7 @@ from lgsp import pipeline
 from lgsp.config import Settings
 from registries.business.drop import initial_drop
 from tests.business.conftest import spec_for
+from tests.serving import served
 
 BUSINESS_SIZE = 12000
 
@@ -54,53 +55,15 @@ class LiveServer:
     published: Published
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def live_server(business_home: Published) -> Iterator[LiveServer]:
     """`lgsp serve` in its own process (granian, 2 workers) over the published home, after
     the post-publish refresh `lgsp run` does (catalogue, exports, the indicator over it)."""
-    import subprocess
-    import sys
-    import time
 
-    import requests
 
     from opendata.refresh import refresh_after_publish
 
     outcomes = refresh_after_publish(business_home.spec, business_home.settings)
     assert [o.status for o in outcomes] == ["exported", "exported"], outcomes  # + its indicator
-    port = _free_port()
-    env = {**os.environ, "LGSP_HOME": str(business_home.settings.home)}
-    proc = subprocess.Popen([sys.executable, "-m", "lgsp", "serve", "--port", str(port),
-                             "--workers", "2"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(240):
-            if proc.poll() is not None:
-                raise RuntimeError(f"lgsp serve exited: {proc.stdout.read()[-3000:]}")  # type: ignore[union-attr]
-            try:
-                if requests.get(f"{url}/healthz", timeout=2).ok:
-                    break
-            except requests.RequestException:
-                time.sleep(0.25)
-        else:
-            raise RuntimeError("lgsp serve did not answer within 60 s")
+    with served(business_home.settings.home) as url:
         yield LiveServer(url, business_home)
-    finally:
-        import signal
-
-        # The server and its workers are one process group of their own: stop them all.
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()

@@ -20,6 +20,7 @@ from registries.business.drop import initial_drop
 from registries.population.generator import generate_population
 from tests.business.conftest import spec_for
 from tests.conftest import write_raw_run
+from tests.serving import served
 
 BUSINESS_SIZE = 3000
 POPULATION_SIZE = 800
@@ -72,14 +73,6 @@ def client(portal_home: PortalHome) -> Iterator[TestClient]:
         yield c
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class LiveServer:
     url: str
@@ -89,36 +82,10 @@ class LiveServer:
 @pytest.fixture(scope="session")
 def live_portal(portal_home: PortalHome) -> Iterator[LiveServer]:
     """`lgsp serve` in its own process (granian, 2 workers) over the published home."""
-    import subprocess
-    import sys
-    import time
 
-    import requests
 
-    port = free_port()
-    env = {**os.environ, "LGSP_HOME": str(portal_home.settings.home)}
-    proc = subprocess.Popen([sys.executable, "-m", "lgsp", "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(240):
-            if proc.poll() is not None:
-                raise RuntimeError(f"lgsp serve exited: {proc.stdout.read()[-3000:]}")  # type: ignore[union-attr]
-            try:
-                if requests.get(f"{url}/healthz", timeout=2).ok:
-                    break
-            except requests.RequestException:
-                time.sleep(0.25)
-        else:
-            raise RuntimeError("lgsp serve did not answer within 60 s")
+    with served(portal_home.settings.home) as url:
         yield LiveServer(url, portal_home)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 ARTEFACTS = Path(os.environ.get("LGSP_TEST_ARTEFACTS", Path(__file__).resolve().parents[2] / "var" /

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.portal.conftest import free_port
+from registries.process import free_port
 
 
 @pytest.mark.timeout(400)
