@@ -5,7 +5,10 @@ also needs the run that did not publish. Each stage records its outcome here, in
 quality/<dataset>/last_attempt.json (written whole, by rename): `published`, `no changes`
 (an incremental run with an empty change window), `blocked` (the gate said no) or `failed`
 (an error, with the stage). A report step that fails after a publish (Data Docs) is noted
-apart in `report_error`, never as the attempt's outcome. `lgsp status` reads it.
+apart in `report_error`, never as the attempt's outcome: it is kept in its own file
+(last_report_error.json, with its run) and joined to the attempt of that run when read, so
+it does not matter whether the report (an Airflow task beside publish) or the publish
+records first. `lgsp status` reads it.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from lgsp.config import Settings
 
 log = logging.getLogger(__name__)
 ATTEMPT_FILE = "last_attempt.json"
+REPORT_ERROR_FILE = "last_report_error.json"
 PUBLISHED, NO_CHANGES, BLOCKED, FAILED = "published", "no changes", "blocked", "failed"
 MAX_MESSAGE = 500
 
@@ -42,17 +46,19 @@ def _path(settings: Settings, dataset: str) -> Path:
 
 
 def _save(settings: Settings, attempt: Attempt) -> None:
-    """Write the record; a failure to write it is logged, never raised over the outcome
-    being recorded (often another error)."""
-    path = _path(settings, attempt.dataset)
+    _write(_path(settings, attempt.dataset), asdict(attempt), attempt.dataset)
+
+
+def _write(path: Path, data: dict[str, object], dataset: str) -> None:
+    """Write a record whole (by rename); a failure to write it is logged, never raised over
+    the outcome being recorded (often another error)."""
     tmp = path.with_suffix(f".{os.getpid()}.part")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(asdict(attempt), ensure_ascii=False), "utf-8")
+        tmp.write_text(json.dumps(data, ensure_ascii=False), "utf-8")
         os.replace(tmp, path)
     except OSError as exc:
-        log.warning("could not record the last attempt of %s in %s: %s", attempt.dataset,
-                    path, exc)
+        log.warning("could not record the last attempt of %s in %s: %s", dataset, path, exc)
 
 
 def record(settings: Settings, dataset: str, run_id: str | None, outcome: str, stage: str,
@@ -68,16 +74,20 @@ def record(settings: Settings, dataset: str, run_id: str | None, outcome: str, s
 
 
 def record_report_error(settings: Settings, dataset: str, run_id: str, error: str) -> None:
-    """Note a failed report step (Data Docs) on the attempt of that run; its outcome stays."""
-    attempt = last(settings, dataset)
-    if attempt is None or attempt.run_id != run_id:
-        return
-    attempt.report_error = " ".join(error.split())[:MAX_MESSAGE]
-    _save(settings, attempt)
+    """Note a failed report step (Data Docs) of that run; its outcome stays. Joined to the
+    run's attempt by `last`, whichever of the two was recorded first."""
+    _write(settings.quality_dir / dataset / REPORT_ERROR_FILE,
+           {"run_id": run_id, "error": " ".join(error.split())[:MAX_MESSAGE]}, dataset)
 
 
 def last(settings: Settings, dataset: str) -> Attempt | None:
     path = _path(settings, dataset)
     if not path.exists():
         return None
-    return Attempt(**json.loads(path.read_text("utf-8")))
+    attempt = Attempt(**json.loads(path.read_text("utf-8")))
+    report = settings.quality_dir / dataset / REPORT_ERROR_FILE
+    if report.exists():
+        noted = json.loads(report.read_text("utf-8"))
+        if noted.get("run_id") == attempt.run_id:
+            attempt.report_error = noted.get("error")
+    return attempt
