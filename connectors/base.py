@@ -32,6 +32,33 @@ class RetryBudgetExhausted(ConnectorError):
 
 
 @dataclass(frozen=True)
+class DatabaseSource:
+    """Where a database connector reads: the parsed DSN, the table, its key columns."""
+
+    url: Any
+    backend: str
+    table: str
+    key: list[str]
+
+
+def database_source(spec: DatasetSpec, params: dict[str, Any], backends: dict[str, str],
+                    transport: str) -> DatabaseSource:
+    """Parse `source.params` of a database connector (`dsn`, `table`, optional `key`);
+    `backends` maps the SQLAlchemy backend names accepted to the connector's own name."""
+    from sqlalchemy.engine import make_url
+
+    if "dsn" not in params or "table" not in params:
+        raise ConnectorError(f"{spec.path or spec.id}: source.params needs 'dsn' and 'table'")
+    url = make_url(str(params["dsn"]))
+    backend = url.get_backend_name()
+    if backend not in backends:
+        raise ConnectorError(f"{spec.id}: source.params.dsn: {transport} reads "
+                             f"{' or '.join(sorted(set(backends)))}, not {backend!r}")
+    return DatabaseSource(url, backends[backend], str(params["table"]),
+                          [str(k) for k in params.get("key", spec.primary_key)])
+
+
+@dataclass(frozen=True)
 class Window:
     """The extraction window: rows changed after `since` (exclusive) up to `until`."""
 

@@ -38,10 +38,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
-from sqlalchemy.engine import make_url
 
 from catalog.spec import DatasetSpec
-from connectors.base import DELETED_COLUMN, ConnectorError, SchemaDrift, Window
+from connectors.base import (
+    DELETED_COLUMN,
+    ConnectorError,
+    SchemaDrift,
+    Window,
+    database_source,
+)
 from connectors.registry import register
 from connectors.state import DatasetState
 
@@ -115,13 +120,8 @@ class PgLogicalConnector:
     def __init__(self, spec: DatasetSpec, params: dict[str, Any]) -> None:
         self.spec = spec
         self.drift = SchemaDrift()
-        if "dsn" not in params or "table" not in params:
-            raise ConnectorError(f"{spec.path or spec.id}: source.params needs 'dsn' and 'table'")
-        self.url = make_url(str(params["dsn"]))
-        if self.url.get_backend_name() != "postgresql":
-            raise ConnectorError(f"{spec.id}: source.params.dsn: pg_logical reads PostgreSQL only")
-        self.table = str(params["table"])
-        self.key = [str(k) for k in params.get("key", spec.primary_key)]
+        source = database_source(spec, params, {"postgresql": "postgresql"}, "pg_logical")
+        self.url, self.table, self.key = source.url, source.table, source.key
         self.order_by = spec.order_by
         self.slot = str(params.get("slot") or f"lgsp_{spec.id}")
         self.publication = str(params.get("publication") or f"lgsp_{spec.id}")

@@ -59,10 +59,15 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from sqlalchemy.engine import make_url
 
 from catalog.spec import DatasetSpec
-from connectors.base import DELETED_COLUMN, ConnectorError, SchemaDrift, Window
+from connectors.base import (
+    DELETED_COLUMN,
+    ConnectorError,
+    SchemaDrift,
+    Window,
+    database_source,
+)
 from connectors.prefetch import prefetched
 from connectors.registry import register
 from connectors.safe_window import (
@@ -85,16 +90,10 @@ class SqlConnector:
     def __init__(self, spec: DatasetSpec, params: dict[str, Any]) -> None:
         self.spec = spec
         self.drift = SchemaDrift()
-        if "dsn" not in params or "table" not in params:
-            raise ConnectorError(f"{spec.path or spec.id}: source.params needs 'dsn' and 'table'")
-        self.url = make_url(str(params["dsn"]))
-        backend = self.url.get_backend_name()
-        if backend not in ("postgresql", "mysql", "mariadb"):
-            raise ConnectorError(f"{spec.id}: source.params.dsn: unsupported database "
-                                 f"{backend!r} (postgresql, mysql or mariadb)")
-        self.backend = "postgresql" if backend == "postgresql" else "mariadb"
-        self.table = str(params["table"])
-        self.key = [str(k) for k in params.get("key", spec.primary_key)]
+        source = database_source(spec, params, {"postgresql": "postgresql", "mysql": "mariadb",
+                                                "mariadb": "mariadb"}, "sql")
+        self.url, self.backend, self.table, self.key = (source.url, source.backend, source.table,
+                                                        source.key)
         self.updated_at = str(params.get("updated_at") or spec.order_by or "updated_at")
         self.batch_rows = int(params.get("batch_rows", DEFAULT_BATCH_ROWS))
         self.deletes = dict(params["deletes"]) if params.get("deletes") else None

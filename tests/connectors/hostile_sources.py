@@ -8,18 +8,19 @@ from __future__ import annotations
 import gzip
 import io
 import re
-import threading
 import time
 import zipfile
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import openpyxl
 import orjson
+
+from tests.http_stub import serve
 
 MODES: dict[str, str] = {}
 HITS: Counter[str] = Counter()
@@ -203,15 +204,8 @@ def soap_page(rows: range, total: int | None, more: bool, name: str | None = Non
 
 @contextmanager
 def hostile_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve(_Handler) as url:
+        yield url
 
 
 # --- files ---------------------------------------------------------------------------------

@@ -4,10 +4,9 @@ dropped and the confirmed one followed; closing the consumer stops the fetching.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlparse
 
 import orjson
@@ -17,6 +16,7 @@ from catalog.spec import get_spec
 from connectors.base import Window
 from connectors.rest import RestConnector
 from connectors.state import DatasetState
+from tests.http_stub import send_body, serve
 
 SPEC = get_spec("population")
 PAGES = 12
@@ -54,12 +54,7 @@ class _Registry(BaseHTTPRequestHandler):
                 body = {"next_cursor": following, "data": records}
             else:
                 body = {"data": records, "next_cursor": following}
-        payload = orjson.dumps(body)
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        send_body(self, orjson.dumps(body), "application/json")
 
     def log_message(self, *args: object) -> None:
         pass
@@ -70,14 +65,8 @@ def registry(request: pytest.FixtureRequest) -> Iterator[str]:
     decoy, refuse = (request.param, False) if isinstance(request.param, bool) else request.param
     handler = type("Handler", (_Registry,),
                    {"decoy": decoy, "refuse_decoy": refuse, "requests": []})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", handler
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve(handler) as url:
+        yield url, handler
 
 
 def _extract(url: str) -> Iterator:

@@ -8,10 +8,9 @@ window and move to its end (it sorts by update time, then key)."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -20,6 +19,7 @@ from connectors.registry import build_connector
 from connectors.state import DatasetState
 from registries.insurance.generator import DEFAULT_AS_OF, generate_insurance
 from registries.insurance.soap_messages import parse_request, render_members
+from tests.http_stub import send_body, serve
 from tests.insurance.conftest import SEED, SIZE, point_at, spec_with
 
 PAGE = 200
@@ -72,11 +72,7 @@ class _FixedPages(BaseHTTPRequestHandler):
         page = self.rows[start:start + call.page_size]
         payload = render_members(page, len(self.rows), call.page_number, call.page_size,
                                  start + call.page_size < len(self.rows))
-        self.send_response(200)
-        self.send_header("Content-Type", "text/xml; charset=utf-8")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        send_body(self, payload, "text/xml; charset=utf-8")
 
     def log_message(self, *args: object) -> None:
         pass
@@ -84,15 +80,9 @@ class _FixedPages(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def fixed_service(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[_FixedPages]]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _FixedPages)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    point_at(monkeypatch, f"http://127.0.0.1:{server.server_address[1]}")
-    try:
+    with serve(_FixedPages) as url:
+        point_at(monkeypatch, url)
         yield _FixedPages
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_a_key_the_source_repeats_on_unchanging_pages_is_left_to_the_gate(fixed_service):

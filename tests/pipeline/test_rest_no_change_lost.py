@@ -5,10 +5,9 @@ serving `updated_since`/`updated_until` windows, through the pipeline."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlparse
 
 import orjson
@@ -18,6 +17,7 @@ from catalog.spec import get_spec
 from connectors.state import StateStore
 from lgsp import pipeline
 from tests.expectations.test_gate_population import person
+from tests.http_stub import send_body, serve
 from warehouse.query import curated_connection
 
 SKEW = timedelta(minutes=5)
@@ -40,11 +40,7 @@ class _Registry(BaseHTTPRequestHandler):
 
         body = orjson.dumps({"data": [r for r in self.records.values() if inside(r["updated_at"])],
                              "next_cursor": None})
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        send_body(self, body, "application/json")
 
     def log_message(self, *args: object) -> None:
         pass
@@ -54,13 +50,8 @@ class _Registry(BaseHTTPRequestHandler):
 def registry() -> Iterator[tuple[str, dict[str, dict[str, str | None]]]]:
     records: dict[str, dict[str, str | None]] = {}
     handler = type("Handler", (_Registry,), {"records": records})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", records
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve(handler) as url:
+        yield url, records
 
 
 def _stamp(at: datetime) -> str:

@@ -10,19 +10,16 @@ import json
 import subprocess
 import sys
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from lgsp.config import PROJECT_ROOT, Settings
+from tests.concurrency import pg_catalog
 from warehouse import run_lock
 from warehouse.raw_zone import WRITER, RawRunWriter, remove_stale_temporaries
 from warehouse.run_lock import DatasetLocked, LockLost, RunLocks
-
-PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -31,14 +28,8 @@ def catalog_uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'catalog.db'}"
         return
-    name = f"lgsp_lock_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as con:
-        con.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as con:
-            con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with pg_catalog() as uri:
+        yield uri
 
 
 @pytest.fixture
