@@ -417,7 +417,9 @@ def quality(lang: Annotated[str, typer.Option(help="vi or en")] = "vi") -> None:
 
 
 @app.command()
-def status() -> None:
+def status(datasets: Annotated[list[str] | None, typer.Argument(
+        help="dataset ids: one block each, every field on its own line (default: a table of all)")] = None,
+) -> None:
     """Last publish of each dataset, with its quality score, and the last attempt (published,
     no changes, blocked or failed) with when and why."""
     import json
@@ -426,20 +428,33 @@ def status() -> None:
     from warehouse.reconcile import RECONCILE_HEADER, describe_last
 
     settings = Settings.from_env()
-    table = Table("dataset", "last publish", "published", "quarantined", "rows", "quality score",
-                  RECONCILE_HEADER, "last attempt")
-    for spec in _specs(settings, None):
+    headers = ("dataset", "last publish", "published", "quarantined", "rows", "quality score",
+               RECONCILE_HEADER, "last attempt")
+    rows = []
+    for spec in _specs(settings, datasets):
         attempt = attempts.last(settings, spec.id)
         tried = "never" if attempt is None else _attempt_text(attempt)
         history = settings.quality_dir / spec.id / "history.jsonl"
         if not history.exists():
-            table.add_row(spec.id, "never", "", "", "", "", describe_last(settings, spec.id), tried)
+            rows.append((spec.id, "never", "", "", "", "", describe_last(settings, spec.id), tried))
             continue
         last = json.loads(history.read_text("utf-8").splitlines()[-1])
-        table.add_row(spec.id, last["run_id"], f"{last['published_rows']:,}",
-                      f"{last['quarantined_rows']:,}", f"{last['curated_rows_total']:,}",
-                      _score(last["quality_score"]), describe_last(settings, spec.id), tried)
-    console.print(table)
+        rows.append((spec.id, last["run_id"], f"{last['published_rows']:,}",
+                     f"{last['quarantined_rows']:,}", f"{last['curated_rows_total']:,}",
+                     _score(last["quality_score"]), describe_last(settings, spec.id), tried))
+    if not datasets:
+        table = Table(*headers)
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+        return
+    for row in rows:  # asked by name: every field whole, wrapped in its own line
+        block = Table(show_header=False, title=row[0], title_justify="left")
+        block.add_column("field", style="bold")
+        block.add_column("value", overflow="fold")
+        for name, value in zip(headers[1:], row[1:], strict=True):
+            block.add_row(name, value or "-")
+        console.print(block)
 
 
 def _attempt_text(attempt: Attempt) -> str:

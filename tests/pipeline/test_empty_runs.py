@@ -138,6 +138,26 @@ def test_status_shows_the_last_attempt_and_when(population_spec, settings, raw_r
     assert "failed" in line and " in extract: " in line
 
 
+
+def test_status_of_one_dataset_prints_each_field_on_its_line(population_spec, settings,
+                                                           raw_run_factory):
+    _gate_and_publish(population_spec, settings, raw_run_factory(population_spec, [GOOD]))
+    bad = raw_run_factory(population_spec, [person(personal_id=f"0030850{i:05d}")
+                                            for i in range(4)])
+    _gate_and_publish(population_spec, settings, bad)
+    cli.console.width = 80  # a narrow terminal: the reason wraps inside its own row
+    result = CliRunner().invoke(cli.app, ["status", "population"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].strip() == "population"
+    field = {ln.split("│")[1].strip(): ln for ln in lines if ln.count("│") == 3}
+    assert set(field) >= {"last publish", "quality score", "last attempt", "published"}
+    assert "100.00%" in field["quality score"]
+    assert "blocked" in field["last attempt"]
+    assert "business_registry" not in result.output, "only the dataset asked for"
+    unknown = CliRunner().invoke(cli.app, ["status", "no_such_dataset"])
+    assert unknown.exit_code == 2 and "unknown dataset(s): no_such_dataset" in unknown.output
+
 def test_quality_of_an_empty_run_is_no_rows_without_a_trend(population_spec, settings,
                                                            raw_run_factory):
     _gate_and_publish(population_spec, settings,
