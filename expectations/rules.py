@@ -501,6 +501,11 @@ _NUCLEI = ("oai|oao|oay|oeo|uay|uoi|uou|uya|uye|uyu|ieu|yeu|"
 _CODAS = "ch|ng|nh|c|m|n|p|t"
 COMBINING_MARKS = "\\x{0300}-\\x{036F}"
 """Combining diacritics: present in NFD text, absent from NFC Vietnamese."""
+VIETNAMESE_MARKS = "".join(f"\\x{{{code:04X}}}" for code in (
+    0x0300, 0x0301, 0x0303, 0x0309, 0x0323,  # the five tones: huyền sắc ngã hỏi nặng
+    0x0302, 0x0306, 0x031B))  # vowel marks: circumflex (â ê ô), breve (ă), horn (ơ ư)
+"""The combining marks Vietnamese writes on a vowel in NFD text: at most a vowel mark and
+a tone on one vowel; any other mark of U+0300-U+036F (a diaeresis, a ring) is not Vietnamese."""
 
 
 def _vowel_class(base: str) -> str:
@@ -512,7 +517,7 @@ def _vowel_class(base: str) -> str:
                            if not unicodedata.combining(ch))
         if stripped == base:
             variants.update((letter.lower(), letter.upper()))
-    return "[" + "".join(sorted(variants)) + f"][{COMBINING_MARKS}]*"
+    return "[" + "".join(sorted(variants)) + f"][{VIETNAMESE_MARKS}]{{0,2}}"
 
 
 def _either_case(letters: str) -> str:
