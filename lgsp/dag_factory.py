@@ -112,14 +112,27 @@ def build_dag(spec: DatasetSpec) -> Any:
 
         @task(task_id="publish", outlets=[asset], execution_timeout=timeouts["publish"])
         def publish(run_path: str, staging: str, **context: Any) -> dict[str, Any]:
+            """Publish the gated run. A refused publish fails at once (a retry would be
+            refused the same way); an incremental run with nothing new ends skipped, so the
+            Asset gets no event and the DAGs scheduled on it do not run for nothing."""
             from dataclasses import asdict
 
-            from lgsp import pipeline
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            from lgsp import attempts, pipeline
             from warehouse import run_lock
+            from warehouse.publish import PublishBlocked
 
             settings = Settings.from_env()
             with run_lock.task_step(settings, spec.id, _lock_owner(context), first=False):
-                return asdict(pipeline.publish_run(spec, run_path, settings))
+                try:
+                    result = pipeline.publish_run(spec, run_path, settings)
+                except PublishBlocked as exc:
+                    raise AirflowFailException(f"publish of {spec.id} refused: {exc}") from exc
+            if pipeline.run_outcome(spec, run_path, settings) == attempts.NO_CHANGES:
+                raise AirflowSkipException(
+                    f"no changes: {result.curated_rows_total:,} rows in {spec.id} stay as they were")
+            return asdict(result)
 
         @teardown
         def release_lock(**context: Any) -> bool:

@@ -154,6 +154,12 @@ def publish_run(spec: DatasetSpec, run_path: str | Path, settings: Settings) -> 
     return publish_gated(spec, run, gate, settings)
 
 
+def run_outcome(spec: DatasetSpec, run_path: str | Path, settings: Settings) -> str:
+    """The outcome a gated run's publish records: published, "no changes" or blocked."""
+    run = RawRun.load(run_path)
+    return _outcome(spec, GateResult.load(staging_dir(settings, spec.id, run.run_id)))
+
+
 def publish_gated(spec: DatasetSpec, run: RawRun, gate: GateResult,
                   settings: Settings) -> PublishResult:
     """Publish a gated run and record the attempt: published, or "no changes" when an

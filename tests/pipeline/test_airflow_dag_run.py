@@ -48,13 +48,21 @@ def test_dag_test_runs_extract_validate_publish(env, registry, monkeypatch):
     again = airflow_env.dag_test(settings, "lgsp_population", timeout=900)
     assert again.returncode == 0, (again.stdout[-3000:], again.stderr[-3000:])
     assert "state=success" in again.stdout
+    # publish skipped ("no changes"): no Asset event, so no downstream DAG runs for nothing
     assert _last_run_states(db, "lgsp_population") == {
-        "extract": "success", "validate": "success", "publish": "success",
+        "extract": "success", "validate": "success", "publish": "skipped",
         "data_docs": "success", "release_lock": "success"}
     assert curated_connection(settings).execute(
         "SELECT count(*) FROM population").fetchone()[0] == rows
+    assert _asset_events(db, "lgsp://curated/population") == 1
     last = attempts.last(settings, "population")
     assert last.outcome == "no changes" and last.stage == "publish"
+
+
+def _asset_events(db, uri: str) -> int:
+    with sqlite3.connect(db) as con:
+        return con.execute("SELECT count(*) FROM asset_event e JOIN asset a ON a.id = e.asset_id "
+                           "WHERE a.uri = ?", (uri,)).fetchone()[0]
 
 
 def _last_run_states(db, dag_id: str) -> dict[str, str]:
@@ -89,6 +97,7 @@ def test_the_next_run_publishes_the_changes_even_when_its_report_fails(settings,
     assert _last_run_states(db, "lgsp_insurance_members") == {
         "extract": "success", "validate": "success", "publish": "success",
         "data_docs": "skipped", "release_lock": "success"}
+    assert _asset_events(db, "lgsp://curated/insurance_members") == 2
     con = curated_connection(settings)
     assert con.execute("SELECT count(*) FROM insurance_members").fetchone()[0] == rows + 5
     last = attempts.last(settings, "insurance_members")
