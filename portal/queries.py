@@ -395,9 +395,8 @@ def agencies(items: list[Summary]) -> list[tuple[str, str, int]]:
 # ---------------------------------------------------------------------------- gaps
 GAP_INDICATORS = ("children_without_card_by_commune", "enterprises_without_insured_staff_by_commune",
                   "enterprises_by_commune_status")
-"""Shown in this order when their indicator spec exists (opendata/indicator_specs); the
-enterprises-without-insured-staff indicator (gaps, gap_type business_without_insured_employees)
-is not declared by opendata yet, so the page skips it until it is."""
+"""Shown in this order when their indicator spec exists (opendata/indicator_specs): the two
+service gaps (from the gaps dataset) and the enterprises by status for context."""
 
 
 @dataclass
@@ -409,6 +408,8 @@ class GapTable:
     columns: list[str]
     rows: list[tuple[str, list[Any]]]
     available: bool
+    labels: dict[str, str] = field(default_factory=dict)
+    """Header of a column other than its category value (the measure, for a lone total)."""
 
 
 def _indicator_rows(settings: Settings, dataset: str) -> list[dict[str, Any]]:
@@ -459,7 +460,11 @@ def _gap_tables(settings: Settings, lang: str) -> list[GapTable]:
                                                            for c, x in v.items()}
                  for k, v in table.items()}
         columns.sort(key=lambda c: (c == "TOTAL", c))
+        labels: dict[str, str] = {}
+        if columns[:-1] and all(v.get(c) == v.get("TOTAL") for v in table.values() for c in columns):
+            columns = ["TOTAL"]  # one category (the filter's): its column is the total
+            labels["TOTAL"] = ind.measure.description.en if lang == "en" else ind.measure.description.vi
         rows = sorted(((k, [v.get(c) for c in columns]) for k, v in table.items()),
                       key=lambda kv: (kv[0] == "TOTAL", kv[0]))
-        out.append(GapTable(dataset, title, description, row_key, columns, rows, bool(records)))
+        out.append(GapTable(dataset, title, description, row_key, columns, rows, bool(records), labels))
     return out

@@ -63,7 +63,11 @@ def test_facets_filter_and_count_what_a_click_gives(client: TestClient) -> None:
     page = client.get("/search", params={"format": "parquet"}).text
     only_files = result_ids(page)
     assert "business_registry" in only_files and "population" not in only_files
-    assert set(only_files) < set(everything) or len(everything) > 10
+    def count(html: str) -> int:
+        return int(re.search(r'role="status">(\d+) ', html).group(1))  # type: ignore[union-attr]
+
+    assert 0 < count(page) < count(client.get("/search").text)
+    assert len(everything) == min(10, count(client.get("/search").text))
     # each facet link's count equals the number of results after following it
     for href, count in re.findall(r'<a class="facet" href="([^"]+)">[^<]*\((\d+)\)</a>', page)[:6]:
         followed = client.get(href.replace("&amp;", "&")).text
@@ -155,6 +159,39 @@ def test_gaps_page_shows_the_open_indicator_by_commune(client: TestClient) -> No
     html = client.get("/gaps").text
     assert "enterprises_by_commune_status" in html
     assert re.search(r'<th scope="row">\d{5}</th>', html)  # commune codes
+
+
+def _shown(html: str, dataset: str) -> dict[str, int | None]:
+    """Commune (or "total") -> the count the gaps page shows (None: suppressed)."""
+    table = html.split(f'<table id="t-{dataset}">')[1].split("</table>")[0]
+    out: dict[str, int | None] = {}
+    for row, cell in re.findall(r'<tr><th scope="row">([^<]+)</th><td class="num">(.*?)</td>', table):
+        key = "total" if row == i18n.VI["total"] else row
+        out[key] = None if "•" in cell else int(cell.replace(",", ""))
+    return out
+
+
+@pytest.mark.parametrize(("dataset", "gap_type"), [
+    ("enterprises_without_insured_staff_by_commune", "business_without_insured_employees"),
+    ("children_without_card_by_commune", "child_under_6_without_health_card")])
+def test_gap_indicators_equal_the_gaps_table_where_not_suppressed(
+        client: TestClient, portal_home: PortalHome, dataset: str, gap_type: str) -> None:
+    from collections import Counter
+
+    from warehouse import iceberg
+
+    gaps = iceberg.load_catalog(portal_home.settings).load_table((iceberg.CURATED, "gaps"))
+    counts = Counter(r["commune_code"] for r in gaps.scan().to_arrow().to_pylist()
+                     if r["gap_type"] == gap_type)
+    assert counts, f"the fixture published {gap_type} gaps"
+    shown = _shown(client.get("/gaps").text, dataset)
+    assert set(shown) == set(counts) | {"total"}
+    visible = {c: n for c, n in shown.items() if n is not None and c != "total"}
+    assert visible, "some communes are above the threshold"
+    assert visible == {c: counts[c] for c in visible}
+    assert all(counts[c] < 5 or c in visible for c in counts) or None in shown.values()
+    if shown["total"] is not None:
+        assert shown["total"] == sum(counts.values())
 
 
 def _personal_values(home: PortalHome) -> set[str]:
