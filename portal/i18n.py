@@ -86,6 +86,9 @@ VI: dict[str, str] = {
     "forbidden_text": "Client đang đăng nhập không thuộc cơ quan chủ quản của bộ dữ liệu này.",
     "public_counts_only": "Công chúng chỉ thấy số lượng. Cơ quan chủ quản đăng nhập để xem các dòng.",
     "api_agency": "API cho cơ quan (cần quyền được cấp, nêu mục đích sử dụng)",
+    "api_agency_text": "Cơ quan dùng client_id/client_secret của mình để lấy token, nêu mục đích "
+                       "(PURPOSE) đã được cấp quyền; mỗi lần gọi được ghi nhật ký kiểm toán. "
+                       "Chỉ thấy các cột và dòng mà quyền được cấp cho phép.",
     "lang_name": "Tiếng Việt", "table": "Bảng", "freq_on input change": "khi dữ liệu nguồn thay đổi",
 }
 
@@ -165,6 +168,9 @@ EN: dict[str, str] = {
     "forbidden_text": "The signed-in client does not belong to the agency that owns this dataset.",
     "public_counts_only": "The public sees counts only. The owner agency signs in to see the rows.",
     "api_agency": "Agency API (needs a grant; state a purpose)",
+    "api_agency_text": "An agency gets a token with its client_id/client_secret and states a "
+                       "purpose (PURPOSE) its grant names; every call is audited. It sees only "
+                       "the columns and rows its grant allows.",
     "lang_name": "English", "table": "Table", "freq_on input change": "when its inputs change",
 }
 

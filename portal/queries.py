@@ -272,6 +272,10 @@ class DatasetView:
     versions: list[Version]
     preview: list[dict[str, Any]]
     preview_columns: list[str]
+    api_key: str | None = None
+    """The agency API's key column (a one-column primary key), None: no agency API."""
+    api_key_example: str | None = None
+    """A key value for the example: from the open preview, else a placeholder."""
 
 
 def _kept_files(settings: Settings, dataset: str) -> dict[int, list[CatalogDistribution]]:
@@ -321,8 +325,25 @@ def _dataset_view(settings: Settings, dataset: str, lang: str) -> DatasetView | 
     versions = [Version(r, kept.get(r.snapshot_id or -1, [])) for r in reversed(runs)]
     preview = sample_rows(settings, dataset, limit=10) if entry.open_data else []
     columns = list(preview[0]) if preview else []
+    key = _agency_api_key(settings, dataset)
+    example = None
+    if key is not None:
+        shown = preview[0].get(key) if preview and key in columns else None
+        example = str(shown) if shown is not None else f"<{key}>"
     return DatasetView(entry, summary, runs, catalogue.freshness(settings, entry), checks,
-                       downloads, versions, preview, columns)
+                       downloads, versions, preview, columns, key, example)
+
+
+def _agency_api_key(settings: Settings, dataset: str) -> str | None:
+    """The key column the agency API looks records up by: datasets with a spec (the API
+    serves those, not the indicators) and a one-column primary key."""
+    from catalog.spec import SpecError, get_spec
+
+    try:
+        spec = get_spec(dataset, settings.specs_dir)
+    except (SpecError, OSError):
+        return None
+    return spec.primary_key[0] if len(spec.primary_key) == 1 else None
 
 
 # ---------------------------------------------------------------------------- agency scorecard

@@ -7,6 +7,7 @@ shared cache."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -263,3 +264,51 @@ def test_personal_values_only_on_the_owner_signed_in_quarantine_page(
     assert rows_pages and any(v in pages[p] for p in rows_pages for v in values)
     leaks = {(p, v) for p, html in pages.items() if p not in rows_pages for v in values if v in html}
     assert not leaks, sorted(leaks)[:5]
+
+
+def test_the_agency_api_examples_on_the_dataset_page_work(live_portal: Any,
+                                                          portal_home: PortalHome,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The page's Python example, run as it is shown against `lgsp serve`, with a client
+    granted the dataset's public columns: a page of rows and the record of the shown key."""
+    import html as html_lib
+    from datetime import UTC, datetime, timedelta
+
+    import requests
+
+    spec = portal_home.business
+    public = [c.name for c in spec.columns if c.classification == "public"]
+    finance = register(portal_home, spec.owner.agency.en)
+    with db.session(portal_home.settings) as s:
+        grants.grant(s, portal_home.settings, client_id=finance.client_id, dataset=spec.id,
+                     columns=public, purposes=["thống kê doanh nghiệp"], legal_basis="test",
+                     expires_at=datetime.now(UTC) + timedelta(days=1), actor="cli:test")
+    page = requests.get(f"{live_portal.url}/dataset/{spec.id}", timeout=30).text
+    code = re.search(r'id="agency-api-python"><code>(.*?)</code>', page, re.S)
+    curl = re.search(r'id="agency-api-curl"><code>(.*?)</code>', page, re.S)
+    assert code is not None and curl is not None
+    assert f"/api/v1/datasets/{spec.id}/key/" in curl.group(1) and "purpose=$PURPOSE" in curl.group(1)
+    source = html_lib.unescape(code.group(1))
+    assert spec.primary_key[0] not in source  # a real key value, not a placeholder
+    monkeypatch.setenv("CLIENT_ID", finance.client_id)
+    monkeypatch.setenv("CLIENT_SECRET", finance.secret)
+    monkeypatch.setenv("PURPOSE", "thống kê doanh nghiệp")
+    scope: dict[str, Any] = {}
+    exec(compile(source, "dataset-page-example", "exec"), scope)  # noqa: S102 - our own page
+    assert len(scope["rows"]) == min(10, scope["page"]["@odata.count"]) > 0
+    key = spec.primary_key[0]
+    assert scope["record"][key] in page and set(scope["record"]) <= set(public)
+    # the curl example too, run by bash as shown (when curl is installed)
+    import shutil
+    import subprocess
+
+    if shutil.which("curl") is None:
+        return
+    script = html_lib.unescape(curl.group(1))
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "CLIENT_ID": finance.client_id,
+                                           "CLIENT_SECRET": finance.secret,
+                                           "PURPOSE": "thống kê doanh nghiệp"})
+    assert done.returncode == 0, done.stderr
+    first, _, last = done.stdout.partition('}{"')
+    assert '"@odata.count"' in first and scope["record"][key] in last
