@@ -12,6 +12,9 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -50,8 +53,8 @@ def catalogue_stamp(settings: Settings) -> tuple[Any, ...]:
     return (settings.control_db_uri, *row)
 
 
-def cached(settings: Settings, key: tuple[Any, ...], build: Any) -> Any:
-    """`build()` once per catalogue stamp (per process)."""
+def current_stamp(settings: Settings) -> tuple[Any, ...]:
+    """The catalogue stamp, asked again at most every STAMP_TTL seconds per process."""
     import time
 
     uri = settings.control_db_uri
@@ -60,13 +63,47 @@ def cached(settings: Settings, key: tuple[Any, ...], build: Any) -> Any:
     if seen is None or now - seen[0] >= STAMP_TTL:
         seen = (now, catalogue_stamp(settings))
         _stamps[uri] = seen
-    stamp = seen[1]
+    return seen[1]
+
+
+def cached(settings: Settings, key: tuple[Any, ...], build: Any) -> Any:
+    """`build()` once per catalogue stamp (per process)."""
+    stamp = current_stamp(settings)
     hit = _cache.get(key + (settings.control_db_uri,))
     if hit is not None and hit[0] == stamp:
         return hit[1]
     value = build()
     _cache[key + (settings.control_db_uri,)] = (stamp, value)
     return value
+
+
+PAGE_CACHE_SIZE = 256
+"""Rendered pages kept per process (least recently used dropped): keys carry the Host and
+query string a client sends, so the cache is bounded, not one entry per distinct request."""
+_pages: OrderedDict[tuple[Any, ...], tuple[tuple[Any, ...], bytes]] = OrderedDict()
+_pages_lock = threading.Lock()
+
+
+def cached_page(settings: Settings, key: tuple[Any, ...], build: Callable[[], bytes]) -> bytes:
+    """A rendered page's bytes, built once per catalogue stamp and `key` (which must hold
+    everything else the page shows: language, base URL, query, the freshness as displayed).
+    A publish changes the stamp, so the next request renders anew."""
+    stamp = current_stamp(settings)
+    full = key + (settings.control_db_uri,)
+    with _pages_lock:
+        hit = _pages.get(full)
+        if hit is not None and hit[0] == stamp:
+            _pages.move_to_end(full)
+            return hit[1]
+    body = build()
+    with _pages_lock:
+        _pages[full] = (stamp, body)
+        _pages.move_to_end(full)
+        while len(_pages) > PAGE_CACHE_SIZE:
+            _pages.popitem(last=False)
+    return body
+
+
 SORTS = ("relevance", "title", "modified", "quality")
 FACETS = ("agency", "theme", "format", "licence", "frequency")
 

@@ -75,24 +75,45 @@ def home(request: Request, lang: str | None = None) -> HTMLResponse:
 
 @router.get("/search", response_class=HTMLResponse)
 def search(request: Request, q: str = "", sort: str = "relevance", page: int = 1,
-           lang: str | None = None) -> HTMLResponse:
+           lang: str | None = None) -> Response:
     lang = i18n.lang_of(lang)
+    settings = _settings(request)
     filters = {f: request.query_params.getlist(f) for f in queries.FACETS}
-    result = queries.search(_settings(request), lang, q=q, filters=filters, sort=sort, page=page)
-    return _render(request, "search.html", lang, r=result, facets=queries.FACETS)
+
+    def build() -> bytes:
+        result = queries.search(settings, lang, q=q, filters=filters, sort=sort, page=page)
+        return bytes(_render(request, "search.html", lang, r=result, facets=queries.FACETS).body)
+
+    overdue = tuple(s.overdue for s in queries.summaries(settings, lang))  # "overdue" tags: now
+    body = queries.cached_page(settings, ("search", str(request.url.query), lang,
+                                          str(request.base_url), overdue), build)
+    return HTMLResponse(body)
 
 
 @router.get("/dataset/{dataset}", response_class=HTMLResponse)
 def dataset(request: Request, dataset: str, lang: str | None = None) -> HTMLResponse:
+    """Rendered once per publish (catalogue stamp), language, base URL and freshness as
+    shown (overdue, stale, age in whole days); other query strings are rendered each time."""
     lang = i18n.lang_of(lang)
-    view = queries.dataset_view(_settings(request), dataset, lang)
+    settings = _settings(request)
+    view = queries.dataset_view(settings, dataset, lang)
     if view is None:
         return _render(request, "not_found.html", lang, status=404)
-    t = i18n.text(lang)
-    chart = quality_chart([(r.published_at, r.quality_score) for r in view.runs],
-                          f"{t.quality_over_time}: {view.summary.title}", t.quality_chart_desc)
-    return _render(request, "dataset.html", lang, v=view, s=view.summary, chart=chart,
-                   base=str(request.base_url).rstrip("/"))
+
+    def build() -> bytes:
+        t = i18n.text(lang)
+        chart = quality_chart([(r.published_at, r.quality_score) for r in view.runs],
+                              f"{t.quality_over_time}: {view.summary.title}", t.quality_chart_desc)
+        return bytes(_render(request, "dataset.html", lang, v=view, s=view.summary, chart=chart,
+                             base=str(request.base_url).rstrip("/")).body)
+
+    query = str(request.url.query)
+    if query not in ("", f"lang={lang}"):
+        return HTMLResponse(build())
+    f = view.freshness
+    shown = (f.overdue, f.stale_open_data, None if f.age_days is None else f"{f.age_days:.0f}")
+    return HTMLResponse(queries.cached_page(settings, ("dataset", dataset, lang, query,
+                                                       str(request.base_url), shown), build))
 
 
 @router.get("/agency/{slug}", response_class=HTMLResponse)

@@ -302,3 +302,33 @@ def test_overdue_dataset_gets_a_warning(client: TestClient, portal_home: PortalH
         assert i18n.VI["overdue"] in client.get("/search", params={"q": "doanh nghiep"}).text
     finally:
         catalogue.sync_dataset(portal_home.business, portal_home.settings)
+
+
+def test_a_cached_dataset_page_follows_freshness_without_a_publish(
+        client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rendered page is kept per publish, but the freshness it shows is computed per
+    request (time passes without a publish): the page changes when it does."""
+    from catalog import catalogue
+
+    assert i18n.VI["overdue_text"] not in client.get("/dataset/business_registry").text
+    real = queries.freshness_now
+
+    def overdue(entry, runs, now=None):  # type: ignore[no-untyped-def]
+        f = real(entry, runs, now)
+        return catalogue.Freshness(f.last_publish, (f.age_days or 0) + 400, True, True)
+
+    monkeypatch.setattr(queries, "freshness_now", overdue)
+    page = client.get("/dataset/business_registry").text
+    assert i18n.VI["overdue_text"] in page and i18n.VI["stale"] in page
+    monkeypatch.setattr(queries, "freshness_now", real)
+    assert i18n.VI["overdue_text"] not in client.get("/dataset/business_registry").text
+
+
+def test_the_page_cache_is_bounded(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(queries, "PAGE_CACHE_SIZE", 5)
+    for i in range(12):  # each Host header is another base URL, so another key
+        r = client.get("/dataset/business_registry", headers={"host": f"h{i}.example"})
+        assert f"http://h{i}.example/api/3/action/package_show" in r.text
+        r = client.get("/search", params={"q": f"x{i}"})
+        assert r.status_code == 200
+    assert len(queries._pages) <= 5
