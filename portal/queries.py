@@ -523,6 +523,7 @@ def _gap_tables(settings: Settings, lang: str) -> list[GapTable]:
             columns = ["TOTAL"]  # one category (the filter's): its column is the total
             labels["TOTAL"] = ind.measure.description.en if lang == "en" else ind.measure.description.vi
         rows = sorted(((k, [v.get(c) for c in columns]) for k, v in table.items()),
-                      key=lambda kv: (kv[0] == "TOTAL", kv[0]))
+                      key=lambda kv: (kv[0] == "TOTAL", kv[1][-1] is None,  # most gaps first,
+                                      -(kv[1][-1] or 0), kv[0]))          # hidden ones last
         out.append(GapTable(dataset, title, description, row_key, columns, rows, bool(records), labels))
     return out

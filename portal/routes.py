@@ -6,6 +6,7 @@ language (`u()` in templates) and every page links to itself in the other langua
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode
@@ -13,6 +14,7 @@ from urllib.parse import parse_qs, urlencode
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup, escape
 
 from api import audit_writer, clients, grants, ratelimit
 from api.models import ApiClient
@@ -26,6 +28,15 @@ from portal.svg import quality_chart
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
 templates = Jinja2Templates(directory=str(HERE / "templates"))
+
+
+def breakable(value: object) -> Markup:
+    """Escaped text with a line-break opportunity after each `:` `_` `.` `-`, so a long
+    check or column name wraps at its parts, not mid-word or by widening its table."""
+    return Markup(re.sub(r"([:_.\-])", r"\1<wbr>", str(escape(value))))
+
+
+templates.env.filters["breakable"] = breakable
 router = APIRouter(include_in_schema=False)
 
 
