@@ -147,7 +147,7 @@ def agency(request: Request, slug: str, lang: str | None = None) -> HTMLResponse
                  if client is not None and (spec := _spec(settings, d.summary.id)) is not None
                  and grants.quarantine_access(client, spec).allowed}
         signed = (client.id, client.name) if client is not None else None
-    token, nonce = session.csrf_token(request, settings)
+    token, nonce = session.csrf_token(request, settings) if signed else ("", None)  # sign-out form
     response = _render(request, "agency.html", lang, headers=session.NO_STORE, a=view, charts=charts,
                        signed=signed, owned=owned, csrf=token)
     session.set_csrf(response, request, nonce)
