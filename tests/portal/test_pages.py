@@ -63,11 +63,11 @@ def test_facets_filter_and_count_what_a_click_gives(client: TestClient) -> None:
     page = client.get("/search", params={"format": "parquet"}).text
     only_files = result_ids(page)
     assert "business_registry" in only_files and "population" not in only_files
-    def count(html: str) -> int:
+    def results(html: str) -> int:
         return int(re.search(r'role="status">(\d+) ', html).group(1))  # type: ignore[union-attr]
 
-    assert 0 < count(page) < count(client.get("/search").text)
-    assert len(everything) == min(10, count(client.get("/search").text))
+    assert 0 < results(page) < results(client.get("/search").text)  # the facet narrows
+    assert len(everything) == min(10, results(client.get("/search").text))
     # each facet link's count equals the number of results after following it
     for href, count in re.findall(r'<a class="facet" href="([^"]+)">[^<]*\((\d+)\)</a>', page)[:6]:
         followed = client.get(href.replace("&amp;", "&")).text
