@@ -291,3 +291,29 @@ def resolve_for(session: Session, settings: Settings, client_id: str, dataset: s
     client = session.get(ApiClient, client_id)
     schema = {c.name: c.classification for c in spec.columns}
     return resolve(client, dataset, purpose, now or datetime.now(UTC), schema)
+
+
+# ---- the portal's quarantine view ---------------------------------------------------------
+
+def _agency_name(text: str) -> str:
+    import unicodedata
+
+    return " ".join(unicodedata.normalize("NFC", text).casefold().split())
+
+
+def quarantine_access(client: ApiClient | None, spec: DatasetSpec) -> Access:
+    """May `client` see the quarantined rows of `spec` (the values as delivered, personal
+    ones included) on the portal? Only an active client of the dataset's owner agency: the
+    client's registered agency is the spec's owner agency (its Vietnamese or English name,
+    case and spacing aside, or the catalogue's slug of it). Denied otherwise."""
+    from opendata.vocabularies import slug
+
+    if client is None:
+        return _deny("unknown_client")
+    if client.state != "active":
+        return _deny("client_revoked")
+    mine = _agency_name(client.agency or "")
+    owner = spec.owner.agency
+    if not mine or mine not in {_agency_name(owner.vi), _agency_name(owner.en), slug(owner.en)}:
+        return _deny("not_owner")
+    return Access(True, "owner", columns=tuple(c.name for c in spec.columns), predicate="TRUE")

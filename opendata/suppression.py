@@ -205,6 +205,14 @@ def suppress(counts: dict[Cell, int], rows: list[Row], cols: list[Col], threshol
                     line = [x for x in ([(cells[0][0], c) for c in t.cols] if axis == 0
                                         else [(r, cells[0][1]) for r in t.rows])
                             if x not in t.suppressed and t.counts.get(x, 0) > 0]
+                    margins = t.row_margins_hidden if axis == 0 else t.col_margins_hidden
+                    if not line and len(t.cols if axis == 0 else t.rows) == 1:
+                        # a one-cell line: its margin IS the cell; hide the margin, not
+                        # cell after cell of the other direction (that hid everything)
+                        if cells[0][axis] not in margins:
+                            margins.add(cells[0][axis])
+                            changed = True
+                        continue
                     pick = min(line, key=lambda x: (t.counts[x], repr(x))) if line else extra
                     if pick is not None:
                         t.secondary.add(pick)

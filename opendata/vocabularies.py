@@ -28,6 +28,7 @@ THEMES = {
     "population_by_commune_sex_age": "SOCI",
     "enterprises_by_commune_status": "ECON",
     "children_without_card_by_commune": "HEAL",
+    "enterprises_without_insured_staff_by_commune": "ECON",
     "insurance_coverage_by_commune_age": "HEAL",
 }
 THEME_TITLES = {

@@ -69,6 +69,26 @@ VI: dict[str, str] = {
     "cls_sensitive-personal": "cá nhân nhạy cảm",
     "freq_daily": "hằng ngày", "freq_weekly": "hằng tuần", "freq_monthly": "hằng tháng",
     "freq_quarterly": "hằng quý", "freq_annual": "hằng năm", "freq_yearly": "hằng năm",
+    "sign_in": "Đăng nhập cơ quan", "sign_out": "Đăng xuất",
+    "sign_in_text": "Cơ quan đăng nhập bằng thông tin xác thực API của mình (client_id và "
+                    "client_secret) để xem các dòng bị cách ly của bộ dữ liệu do mình quản lý.",
+    "client_id": "Mã client (client_id)", "client_secret": "Khóa bí mật (client_secret)",
+    "sign_in_failed": "Đăng nhập không thành công: mã client hoặc khóa bí mật không đúng, "
+                      "hoặc client đã bị thu hồi.",
+    "csrf_failed": "Biểu mẫu đã hết hạn hoặc không hợp lệ. Hãy tải lại trang và thử lại.",
+    "signed_in_as": "Đã đăng nhập với client",
+    "view_quarantine": "Xem các dòng bị cách ly",
+    "quarantine_title": "Các dòng bị cách ly",
+    "quarantine_text": "Giá trị như nguồn đã gửi, kèm kiểm tra không đạt và lý do. Chỉ cơ quan "
+                       "chủ quản thấy trang này; mỗi lần xem được ghi nhật ký kiểm toán.",
+    "failed_rule": "Kiểm tra không đạt", "reason": "Lý do", "source_row": "Dòng nguồn",
+    "forbidden": "Không có quyền truy cập",
+    "forbidden_text": "Client đang đăng nhập không thuộc cơ quan chủ quản của bộ dữ liệu này.",
+    "public_counts_only": "Công chúng chỉ thấy số lượng. Cơ quan chủ quản đăng nhập để xem các dòng.",
+    "api_agency": "API cho cơ quan (cần quyền được cấp, nêu mục đích sử dụng)",
+    "api_agency_text": "Cơ quan dùng client_id/client_secret của mình để lấy token, nêu mục đích "
+                       "(PURPOSE) đã được cấp quyền; mỗi lần gọi được ghi nhật ký kiểm toán. "
+                       "Chỉ thấy các cột và dòng mà quyền được cấp cho phép.",
     "lang_name": "Tiếng Việt", "table": "Bảng", "freq_on input change": "khi dữ liệu nguồn thay đổi",
 }
 
@@ -132,6 +152,25 @@ EN: dict[str, str] = {
     "cls_sensitive-personal": "sensitive personal",
     "freq_daily": "daily", "freq_weekly": "weekly", "freq_monthly": "monthly",
     "freq_quarterly": "quarterly", "freq_annual": "annual", "freq_yearly": "yearly",
+    "sign_in": "Agency sign-in", "sign_out": "Sign out",
+    "sign_in_text": "An agency signs in with its API credentials (client_id and client_secret) "
+                    "to see the quarantined rows of the datasets it owns.",
+    "client_id": "Client id (client_id)", "client_secret": "Client secret (client_secret)",
+    "sign_in_failed": "Sign-in failed: unknown client id or secret, or the client is revoked.",
+    "csrf_failed": "The form has expired or is not valid. Reload the page and try again.",
+    "signed_in_as": "Signed in as client",
+    "view_quarantine": "See the quarantined rows",
+    "quarantine_title": "Quarantined rows",
+    "quarantine_text": "The values as the source delivered them, with the checks they failed and "
+                       "why. Only the owner agency sees this page; every view is audited.",
+    "failed_rule": "Failed check", "reason": "Reason", "source_row": "Source row",
+    "forbidden": "Access denied",
+    "forbidden_text": "The signed-in client does not belong to the agency that owns this dataset.",
+    "public_counts_only": "The public sees counts only. The owner agency signs in to see the rows.",
+    "api_agency": "Agency API (needs a grant; state a purpose)",
+    "api_agency_text": "An agency gets a token with its client_id/client_secret and states a "
+                       "purpose (PURPOSE) its grant names; every call is audited. It sees only "
+                       "the columns and rows its grant allows.",
     "lang_name": "English", "table": "Table", "freq_on input change": "when its inputs change",
 }
 

@@ -12,6 +12,9 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -50,8 +53,8 @@ def catalogue_stamp(settings: Settings) -> tuple[Any, ...]:
     return (settings.control_db_uri, *row)
 
 
-def cached(settings: Settings, key: tuple[Any, ...], build: Any) -> Any:
-    """`build()` once per catalogue stamp (per process)."""
+def current_stamp(settings: Settings) -> tuple[Any, ...]:
+    """The catalogue stamp, asked again at most every STAMP_TTL seconds per process."""
     import time
 
     uri = settings.control_db_uri
@@ -60,13 +63,47 @@ def cached(settings: Settings, key: tuple[Any, ...], build: Any) -> Any:
     if seen is None or now - seen[0] >= STAMP_TTL:
         seen = (now, catalogue_stamp(settings))
         _stamps[uri] = seen
-    stamp = seen[1]
+    return seen[1]
+
+
+def cached(settings: Settings, key: tuple[Any, ...], build: Any) -> Any:
+    """`build()` once per catalogue stamp (per process)."""
+    stamp = current_stamp(settings)
     hit = _cache.get(key + (settings.control_db_uri,))
     if hit is not None and hit[0] == stamp:
         return hit[1]
     value = build()
     _cache[key + (settings.control_db_uri,)] = (stamp, value)
     return value
+
+
+PAGE_CACHE_SIZE = 256
+"""Rendered pages kept per process (least recently used dropped): keys carry the Host and
+query string a client sends, so the cache is bounded, not one entry per distinct request."""
+_pages: OrderedDict[tuple[Any, ...], tuple[tuple[Any, ...], bytes]] = OrderedDict()
+_pages_lock = threading.Lock()
+
+
+def cached_page(settings: Settings, key: tuple[Any, ...], build: Callable[[], bytes]) -> bytes:
+    """A rendered page's bytes, built once per catalogue stamp and `key` (which must hold
+    everything else the page shows: language, base URL, query, the freshness as displayed).
+    A publish changes the stamp, so the next request renders anew."""
+    stamp = current_stamp(settings)
+    full = key + (settings.control_db_uri,)
+    with _pages_lock:
+        hit = _pages.get(full)
+        if hit is not None and hit[0] == stamp:
+            _pages.move_to_end(full)
+            return hit[1]
+    body = build()
+    with _pages_lock:
+        _pages[full] = (stamp, body)
+        _pages.move_to_end(full)
+        while len(_pages) > PAGE_CACHE_SIZE:
+            _pages.popitem(last=False)
+    return body
+
+
 SORTS = ("relevance", "title", "modified", "quality")
 FACETS = ("agency", "theme", "format", "licence", "frequency")
 
@@ -272,6 +309,10 @@ class DatasetView:
     versions: list[Version]
     preview: list[dict[str, Any]]
     preview_columns: list[str]
+    api_key: str | None = None
+    """The agency API's key column (a one-column primary key), None: no agency API."""
+    api_key_example: str | None = None
+    """A key value for the example: from the open preview, else a placeholder."""
 
 
 def _kept_files(settings: Settings, dataset: str) -> dict[int, list[CatalogDistribution]]:
@@ -321,8 +362,25 @@ def _dataset_view(settings: Settings, dataset: str, lang: str) -> DatasetView | 
     versions = [Version(r, kept.get(r.snapshot_id or -1, [])) for r in reversed(runs)]
     preview = sample_rows(settings, dataset, limit=10) if entry.open_data else []
     columns = list(preview[0]) if preview else []
+    key = _agency_api_key(settings, dataset)
+    example = None
+    if key is not None:
+        shown = preview[0].get(key) if preview and key in columns else None
+        example = str(shown) if shown is not None else f"<{key}>"
     return DatasetView(entry, summary, runs, catalogue.freshness(settings, entry), checks,
-                       downloads, versions, preview, columns)
+                       downloads, versions, preview, columns, key, example)
+
+
+def _agency_api_key(settings: Settings, dataset: str) -> str | None:
+    """The key column the agency API looks records up by: datasets with a spec (the API
+    serves those, not the indicators) and a one-column primary key."""
+    from catalog.spec import SpecError, get_spec
+
+    try:
+        spec = get_spec(dataset, settings.specs_dir)
+    except (SpecError, OSError):
+        return None
+    return spec.primary_key[0] if len(spec.primary_key) == 1 else None
 
 
 # ---------------------------------------------------------------------------- agency scorecard
@@ -395,9 +453,8 @@ def agencies(items: list[Summary]) -> list[tuple[str, str, int]]:
 # ---------------------------------------------------------------------------- gaps
 GAP_INDICATORS = ("children_without_card_by_commune", "enterprises_without_insured_staff_by_commune",
                   "enterprises_by_commune_status")
-"""Shown in this order when their indicator spec exists (opendata/indicator_specs); the
-enterprises-without-insured-staff indicator (gaps, gap_type business_without_insured_employees)
-is not declared by opendata yet, so the page skips it until it is."""
+"""Shown in this order when their indicator spec exists (opendata/indicator_specs): the two
+service gaps (from the gaps dataset) and the enterprises by status for context."""
 
 
 @dataclass
@@ -409,6 +466,8 @@ class GapTable:
     columns: list[str]
     rows: list[tuple[str, list[Any]]]
     available: bool
+    labels: dict[str, str] = field(default_factory=dict)
+    """Header of a column other than its category value (the measure, for a lone total)."""
 
 
 def _indicator_rows(settings: Settings, dataset: str) -> list[dict[str, Any]]:
@@ -459,7 +518,12 @@ def _gap_tables(settings: Settings, lang: str) -> list[GapTable]:
                                                            for c, x in v.items()}
                  for k, v in table.items()}
         columns.sort(key=lambda c: (c == "TOTAL", c))
+        labels: dict[str, str] = {}
+        if columns[:-1] and all(v.get(c) == v.get("TOTAL") for v in table.values() for c in columns):
+            columns = ["TOTAL"]  # one category (the filter's): its column is the total
+            labels["TOTAL"] = ind.measure.description.en if lang == "en" else ind.measure.description.vi
         rows = sorted(((k, [v.get(c) for c in columns]) for k, v in table.items()),
-                      key=lambda kv: (kv[0] == "TOTAL", kv[0]))
-        out.append(GapTable(dataset, title, description, row_key, columns, rows, bool(records)))
+                      key=lambda kv: (kv[0] == "TOTAL", kv[1][-1] is None,  # most gaps first,
+                                      -(kv[1][-1] or 0), kv[0]))          # hidden ones last
+        out.append(GapTable(dataset, title, description, row_key, columns, rows, bool(records), labels))
     return out

@@ -108,3 +108,17 @@ def test_a_single_column_table_hides_margins_when_it_must() -> None:
     ranges = adversary(published, row_totals, col_totals, 72, rows, cols, t.suppressed)
     assert ("a", "only") in t.suppressed
     assert all(hi - lo >= 1 for lo, hi in ranges.values())
+
+
+def test_a_single_column_table_still_publishes_its_large_counts() -> None:
+    """A row of one cell has its margin equal to the cell: hiding the margin protects it;
+    hiding the other rows' cells one after another (until all were hidden) is not needed."""
+    rows, cols = ["a", "b", "c", "d", "e"], ["only"]
+    for small in ({"a": 2, "b": 3}, {"a": 2}):
+        counts = {(r, "only"): {**{"c": 30, "d": 40, "e": 50, "a": 0, "b": 0}, **small}[r] for r in rows}
+        t, published, row_totals, col_totals = _publish(counts, rows, cols, 5)
+        ranges = adversary(published, row_totals, col_totals, sum(counts.values()), rows, cols,
+                           t.suppressed)
+        assert {(r, "only") for r in small} <= t.suppressed
+        assert all(hi - lo >= 1 for lo, hi in ranges.values())
+        assert ("e", "only") in published and ("d", "only") in published, t.suppressed

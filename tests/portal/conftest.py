@@ -31,6 +31,45 @@ class PortalHome:
     settings: Settings
     business: DatasetSpec
     population: DatasetSpec
+    gaps: DatasetSpec
+
+
+def gap_rows(settings: Settings) -> list[dict[str, str | None]]:
+    """Gaps as the linking SQL shapes them, from the published registries (the fixture has no
+    insurance registry to link with): every active enterprise as one without insured staff
+    (they are spread thin over communes: all below the suppression threshold), plus 6-9 more
+    enterprises in each of three communes so some counts are published; every living child
+    under 6 as one without a card."""
+    from warehouse import iceberg
+
+    catalog = iceberg.load_catalog(settings)
+    rows: list[dict[str, str | None]] = []
+    firms = catalog.load_table((iceberg.CURATED, "business_registry")).scan().to_arrow().to_pylist()
+    active = sorted((b for b in firms if b["status_code"] == "00" and "-" not in b["enterprise_code"]),
+                    key=lambda b: b["enterprise_code"])
+    extra = [{"enterprise_code": f"99000{i:05d}", "name": f"Công ty TNHH Thử nghiệm {i}",
+              "commune_code": commune, "commune_code_era": "2025"}
+             for n, commune in enumerate(("32161", "32188", "32134"))
+             for i in range(n * 100, n * 100 + 6 + n * 1 + (n == 2) * 1)]
+    for b in active + extra:
+        rows.append({"gap_id": f"business_without_insured_employees:{b['enterprise_code']}",
+                     "gap_type": "business_without_insured_employees",
+                     "subject_id": b["enterprise_code"], "subject_name": b["name"],
+                     "commune_code": b["commune_code"], "commune_code_era": b["commune_code_era"],
+                     "responsible_agency": "Bảo hiểm xã hội tỉnh", "detail": "không có lao động",
+                     "detected_on": "2026-11-01"})
+    people = catalog.load_table((iceberg.CURATED, "population")).scan().to_arrow().to_pylist()
+    for p in people:
+        born = p["date_of_birth"]
+        if p["status"] == "Còn sống" and born is not None and born.year >= 2021:
+            rows.append({"gap_id": f"child_under_6_without_health_card:{p['personal_id']}",
+                         "gap_type": "child_under_6_without_health_card",
+                         "subject_id": p["personal_id"], "subject_name": p["full_name"],
+                         "commune_code": p["residence_commune_code"],
+                         "commune_code_era": p["residence_code_era"],
+                         "responsible_agency": "Bảo hiểm xã hội tỉnh", "detail": None,
+                         "detected_on": "2026-11-01"})
+    return rows
 
 
 @pytest.fixture(scope="session")
@@ -54,10 +93,15 @@ def portal_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PortalHome
         gate = pipeline.validate(population, run.path, settings, use_gx=False)
         assert not gate.blocked, gate.block_reasons
         pipeline.publish_run(population, run.path, settings)
+        gaps = get_spec("gaps")
+        run = write_raw_run(settings, gaps, gap_rows(settings))
+        gate = pipeline.validate(gaps, run.path, settings, use_gx=False)
+        assert not gate.blocked, gate.block_reasons
+        pipeline.publish_run(gaps, run.path, settings)
         prepare(settings)  # the catalogue of every spec (as `lgsp serve` does)
-        for spec in (business, population):
+        for spec in (business, population, gaps):
             refresh_after_publish(spec, settings)
-        yield PortalHome(settings, business, population)
+        yield PortalHome(settings, business, population, gaps)
     finally:
         if old is None:
             os.environ.pop("LGSP_HOME", None)

@@ -122,7 +122,8 @@ def test_facet_dataset_language_download_scorecard(page, tmp_path: Path) -> None
 
 
 PAGES = {"home": "/", "search": "/search?q=doanh+nghiep", "dataset": "/dataset/business_registry",
-         "dataset-closed": "/dataset/population", "gaps": "/gaps", "not-found": "/dataset/nope"}
+         "dataset-closed": "/dataset/population", "gaps": "/gaps", "not-found": "/dataset/nope",
+         "sign-in": "/sign-in"}
 
 
 def _agency_path(pg) -> str:  # type: ignore[no-untyped-def]
@@ -173,3 +174,62 @@ def test_axe_no_serious_or_critical_violations(page, phone, axe_script: Path) ->
                 found[f"{label} {name}"] = bad
             (ARTEFACTS / f"axe-{label}-{name}.json").write_text(json.dumps(result, indent=1), "utf-8")
     assert not found, json.dumps(found, indent=1)[:4000]
+
+
+def _register(live: LiveServer, agency: str) -> tuple[str, str]:
+    from api import clients
+    from control import db
+
+    with db.session(live.home.settings) as s:
+        issued = clients.register(s, live.home.settings, name="browser test", agency=agency,
+                                  actor="cli:test")
+    return issued.client_id, issued.secret
+
+
+def _sign_in(pg, client_id: str, secret: str) -> None:  # type: ignore[no-untyped-def]
+    pg.get_by_label("Mã client (client_id)").fill(client_id)
+    pg.get_by_label("Khóa bí mật (client_secret)").fill(secret)
+    pg.get_by_role("button", name="Đăng nhập cơ quan").click()
+
+
+def test_agency_signs_in_and_sees_its_quarantined_rows(page, phone, live_portal: LiveServer,
+                                                       axe_script: Path) -> None:  # type: ignore[no-untyped-def]
+    police = _register(live_portal, live_portal.home.population.owner.agency.en)
+    agency = _agency_path(page)
+    for pg, label in ((page, "desktop"), (phone, "phone")):
+        pg.goto(agency)
+        assert pg.locator("a.quarantine-link").count() == 0  # the public: counts only
+        pg.locator("main").get_by_role("link", name="Đăng nhập cơ quan").click()
+        shot(pg, f"{label}-sign-in")
+        _sign_in(pg, *police)
+        pg.wait_for_url(f"**{agency}")
+        assert "Đã đăng nhập" in pg.locator("form.signed").inner_text()
+        pg.locator("a.quarantine-link[href$='/quarantine/population']").click()
+        rows = pg.locator("#quarantined tbody tr")
+        assert rows.count() > 0
+        first = rows.first.locator("td").nth(0).inner_text().strip()
+        assert first  # the failed check of each row
+        assert rows.first.locator("td").nth(1).inner_text().strip()  # and why
+        overflow = pg.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, (label, overflow)
+        shot(pg, f"{label}-quarantine-rows")
+        pg.add_script_tag(path=str(axe_script))
+        bad = [v for v in pg.evaluate("""async () => (await axe.run(document, {runOnly: {type: 'tag',
+                 values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})).violations
+                 .map(v => ({id: v.id, impact: v.impact}))""") if v["impact"] in ("serious", "critical")]
+        assert not bad, (label, bad)
+        pg.get_by_role("button", name="Đăng xuất").click()
+        pg.wait_for_url("**/")
+        response = pg.goto(agency + "/quarantine/population")
+        assert "/sign-in" in pg.url and response is not None and response.status == 200
+
+
+def test_another_agency_in_the_browser_gets_403(page, live_portal: LiveServer) -> None:  # type: ignore[no-untyped-def]
+    finance = _register(live_portal, live_portal.home.business.owner.agency.en)
+    agency = _agency_path(page)
+    page.goto("/sign-in")
+    _sign_in(page, *finance)
+    response = page.goto(agency + "/quarantine/population")
+    assert response is not None and response.status == 403
+    assert page.locator("h1").inner_text() == "Không có quyền truy cập"
+    assert page.locator("#quarantined").count() == 0
