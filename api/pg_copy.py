@@ -46,7 +46,7 @@ def _pg_type(arrow_type: Any) -> str:
         return "date"
     if pa.types.is_timestamp(arrow_type):
         return "timestamptz" if arrow_type.tz else "timestamp"
-    return "text"
+    return 'text COLLATE "C"'  # byte order, as SQLite and DuckDB compare and sort
 
 
 def table_sql(dataset: str) -> str:
