@@ -87,7 +87,7 @@ def copy_to_postgres(settings: Settings, dataset: str, uri: str) -> int:
         con.execute(f"ALTER TABLE {SCHEMA}.{new} ADD CONSTRAINT {pk} PRIMARY KEY ({key})")
         for column in scope_columns(settings, spec):
             if column in names:
-                con.execute(f"CREATE INDEX ON {SCHEMA}.{new} ({quote_ident(column)})")
+                con.execute(f"CREATE INDEX ON {SCHEMA}.{new} ({quote_ident(column)}, {key})")
         con.execute(f"DROP TABLE IF EXISTS {table_sql(dataset)}")
         con.execute(f"ALTER TABLE {SCHEMA}.{new} RENAME TO {quote_ident(dataset)}")
         con.execute(f"INSERT INTO {SCHEMA}.snapshots (dataset, snapshot_id) VALUES (%s, %s) "
