@@ -8,6 +8,15 @@ in an index for `who_accessed`. Appends serialise on the head row (`api_audit_he
 UPDATE takes the write lock first on SQLite and a row lock on PostgreSQL, so two workers
 never fork the chain. `verify()` walks the chain and names an edited, deleted or reordered
 entry; the head also catches a deleted tail.
+
+Two ways in: `append(session, ...)` adds one entry in the caller's ORM transaction (the
+control-plane changes, audited with the change itself); `append_many(settings, entries)`
+writes a batch of request entries in one transaction with SQLAlchemy Core bulk inserts
+(api/audit_writer.py's group commit). On SQLite the batch first takes an exclusive file
+lock (`control.db.audit-lock`, flock: the other worker process waits in the kernel and
+wakes at once, not in SQLite's busy handler that sleeps up to 100 ms) and then BEGIN
+IMMEDIATE; on PostgreSQL the head row is locked with SELECT ... FOR UPDATE. Either way the
+head is read inside the lock, so worker processes never fork the chain.
 """
 
 from __future__ import annotations
@@ -16,14 +25,17 @@ import hashlib
 import hmac
 import json
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
+from api import control_version
 from api.keys import audit_hmac_key
 from api.models import ApiAuditCheckpoint, ApiAuditEntry, ApiAuditHead, ApiAuditSubject
 from lgsp.config import Settings
@@ -65,14 +77,11 @@ def append(session: Session, settings: Settings, *, actor: str, action: str,
         raise RuntimeError("api_audit_head row is missing: the audit log was tampered with")
     head = session.execute(select(ApiAuditHead.seq, ApiAuditHead.entry_hash)
                            .where(ApiAuditHead.id == 1)).one()
-    subjects = sorted({subject_hash(settings, p) for p in personal_ids})
-    fields: dict[str, Any] = {
-        "at": (at or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="microseconds"),
-        "actor": actor, "action": action, "purpose": purpose, "dataset": dataset, "query": query,
-        "snapshot_id": None if snapshot_id is None else str(snapshot_id), "row_count": row_count,
-        "response_sha256": response_sha256, "subjects": subjects, "details": details or {},
-        "prev_hash": head.entry_hash,
-    }
+    fields = _new_fields(settings, head.entry_hash, actor=actor, action=action, purpose=purpose,
+                         dataset=dataset, query=query, snapshot_id=snapshot_id, row_count=row_count,
+                         response_sha256=response_sha256, personal_ids=personal_ids,
+                         details=details, at=at)
+    subjects = fields["subjects"]
     entry = ApiAuditEntry(seq=head.seq, entry_hash=entry_hash(fields), **fields)
     session.add(entry)
     session.flush()
@@ -82,6 +91,188 @@ def append(session: Session, settings: Settings, *, actor: str, action: str,
     if entry.seq % CHECKPOINT_EVERY == 0:
         checkpoint(session, settings)
     return entry
+
+
+def _new_fields(settings: Settings, prev_hash: str, *, actor: str, action: str,
+                purpose: str | None = None, dataset: str | None = None, query: str | None = None,
+                snapshot_id: int | str | None = None, row_count: int | None = None,
+                response_sha256: str | None = None, personal_ids: Iterable[str] = (),
+                details: dict[str, Any] | None = None, at: datetime | None = None) -> dict[str, Any]:
+    return {
+        "at": (at or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="microseconds"),
+        "actor": actor, "action": action, "purpose": purpose, "dataset": dataset, "query": query,
+        "snapshot_id": None if snapshot_id is None else str(snapshot_id), "row_count": row_count,
+        "response_sha256": response_sha256,
+        "subjects": sorted({subject_hash(settings, p) for p in personal_ids}),
+        "details": details or {}, "prev_hash": prev_hash,
+    }
+
+
+_lock_files: dict[str, Any] = {}
+
+
+@contextmanager
+def _chain_lock(settings: Settings) -> Iterator[None]:
+    """Across worker processes: an exclusive flock beside a SQLite control database (a
+    no-op on PostgreSQL, where the head's row lock does it). Held with WRITE_LOCK, so one
+    open lock file per process serves every thread."""
+    path = control_version._sqlite_path(settings.control_db_uri)
+    if path is None:
+        yield
+        return
+    import fcntl
+
+    fh = _lock_files.get(path)
+    if fh is None:
+        fh = _lock_files[path] = open(f"{path}.audit-lock", "a+b")  # noqa: SIM115 - kept open
+    fcntl.flock(fh, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+_HEAD = select(ApiAuditHead.seq, ApiAuditHead.entry_hash).where(ApiAuditHead.id == 1)
+_HEAD_FOR_UPDATE = _HEAD.with_for_update()
+_INSERT_ENTRIES = insert(ApiAuditEntry.__table__)
+_INSERT_SUBJECTS = insert(ApiAuditSubject.__table__)
+_INSERT_CHECKPOINTS = insert(ApiAuditCheckpoint.__table__)
+_SET_HEAD = (update(ApiAuditHead.__table__).where(ApiAuditHead.__table__.c.id == 1)
+             .values(seq=bindparam("new_seq"), entry_hash=bindparam("new_hash")))
+"""Statements built once (Core compiles each once and caches it)."""
+
+
+_compiled: dict[tuple[int, str], tuple[str, tuple[str, ...] | None]] = {}
+
+
+def _sql(statement: Any, dialect: Any) -> tuple[str, tuple[str, ...] | None]:
+    """A Core statement compiled once per dialect: its SQL and its positional parameter order."""
+    key = (id(statement), dialect.name)
+    found = _compiled.get(key)
+    if found is None:
+        compiled = statement.compile(dialect=dialect)
+        found = (str(compiled), tuple(compiled.positiontup) if compiled.positional else None)
+        _compiled[key] = found
+    return found
+
+
+def _dbapi_params(order: tuple[str, ...] | None, rows: list[dict[str, Any]]) -> Any:
+    rows = [{k: json.dumps(v) if k in ("subjects", "details") else v for k, v in r.items()} for r in rows]
+    return [tuple(r[k] for k in order) for r in rows] if order is not None else rows
+
+
+_sqlite_writers = threading.local()
+
+
+def _sqlite_writer(path: str) -> Any:
+    """The calling thread's own write connection to a SQLite control database (kept open:
+    a pool checkout and SQLAlchemy's per-statement bookkeeping cost more than the insert)."""
+    import sqlite3
+
+    cons: dict[str, Any] = getattr(_sqlite_writers, "cons", None) or {}
+    _sqlite_writers.cons = cons
+    con = cons.get(path)
+    if con is None:
+        con = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        for pragma in ("foreign_keys = ON", "journal_mode = WAL", "busy_timeout = 10000",
+                       "synchronous = NORMAL", "wal_autocheckpoint = 0"):
+            con.execute(f"PRAGMA {pragma}")
+        cons[path] = con
+        threading.Thread(target=_checkpointer, args=(path,), name="audit-wal-checkpoint",
+                         daemon=True).start()
+    return con
+
+
+CHECKPOINT_WAL_EVERY_S = 0.5
+
+
+def _checkpointer(path: str) -> None:
+    """Copy the WAL into the database file from a thread of its own (PASSIVE: never waits
+    for, nor blocks, a writer or a reader): with SQLite's automatic checkpoint the commit
+    that crosses 1,000 WAL pages did it, and every request waiting on that commit (in both
+    workers) waited tens of milliseconds more."""
+    import sqlite3
+
+    con = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    con.execute("PRAGMA busy_timeout = 0")
+    while True:
+        time.sleep(CHECKPOINT_WAL_EVERY_S)
+        try:
+            con.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error:  # busy or locked: the next round does it
+            continue
+
+
+def _chain_rows(settings: Settings, seq: int, prev: str, entries: list[dict[str, Any]]
+                ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    rows, subjects, checkpoints = [], [], []
+    for e in entries:
+        seq += 1
+        fields = _new_fields(settings, prev, **e)
+        prev = entry_hash(fields)
+        rows.append({"seq": seq, "entry_hash": prev, **fields})
+        subjects += [{"seq": seq, "subject": h} for h in fields["subjects"]]
+        if seq % CHECKPOINT_EVERY == 0:
+            checkpoints.append(_signed(settings, seq, prev))
+    return rows, subjects, checkpoints
+
+
+def append_many(settings: Settings, entries: list[dict[str, Any]]) -> list[int]:
+    """Append request entries (keyword arguments of `append`) at the chain's end in one
+    transaction; their sequence numbers, in order. The statements are SQLAlchemy Core
+    (compiled once per dialect); on SQLite they run as DBAPI executemany on the writer
+    thread's own connection inside BEGIN IMMEDIATE, on PostgreSQL through a pooled
+    connection with the head row locked FOR UPDATE."""
+    from control import db
+
+    eng = db.engine(settings)
+    path = control_version._sqlite_path(settings.control_db_uri)
+    with WRITE_LOCK, _chain_lock(settings):
+        if path is not None:
+            con = _sqlite_writer(path)
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                head = con.execute(_sql(_HEAD, eng.dialect)[0], (1,)).fetchone()
+                if head is None:
+                    raise RuntimeError("api_audit_head row is missing: the audit log was tampered with")
+                rows, subjects, checkpoints = _chain_rows(settings, head[0], head[1], entries)
+                for statement, items in ((_INSERT_ENTRIES, rows), (_INSERT_SUBJECTS, subjects),
+                                         (_INSERT_CHECKPOINTS, checkpoints)):
+                    if items:
+                        sql, order = _sql(statement, eng.dialect)
+                        con.executemany(sql, _dbapi_params(order, items))
+                sql, order = _sql(_SET_HEAD, eng.dialect)
+                con.execute(sql, _dbapi_params(order, [{"new_seq": rows[-1]["seq"],
+                                                        "new_hash": rows[-1]["entry_hash"], "id_1": 1}])[0])
+                con.execute("COMMIT")
+            except BaseException:
+                if con.in_transaction:
+                    con.execute("ROLLBACK")
+                raise
+            return [r["seq"] for r in rows]
+        with eng.begin() as pg:
+            head = pg.execute(_HEAD_FOR_UPDATE).one_or_none()
+            if head is None:
+                raise RuntimeError("api_audit_head row is missing: the audit log was tampered with")
+            rows, subjects, checkpoints = _chain_rows(settings, head.seq, head.entry_hash, entries)
+            pg.execute(_INSERT_ENTRIES, rows)
+            if subjects:
+                pg.execute(_INSERT_SUBJECTS, subjects)
+            if checkpoints:
+                pg.execute(_INSERT_CHECKPOINTS, checkpoints)
+            pg.execute(_SET_HEAD, {"new_seq": rows[-1]["seq"], "new_hash": rows[-1]["entry_hash"]})
+        return [r["seq"] for r in rows]
+
+
+def _signed(settings: Settings, seq: int, entry_hash_: str) -> dict[str, Any]:
+    import base64
+
+    from api.tokens import signing_key
+
+    key = signing_key(settings)
+    at = datetime.now(UTC).isoformat(timespec="microseconds")
+    sig = base64.b64encode(key.private.sign(_statement(seq, entry_hash_, at))).decode()
+    return {"seq": seq, "entry_hash": entry_hash_, "at": at, "kid": key.kid, "signature": sig}
 
 
 def _statement(seq: int, entry_hash_: str, at: str) -> bytes:

@@ -1,41 +1,55 @@
-"""Group commit of the audit log in a worker process: request threads hand their entry to
+"""Group commit of the audit log in a worker process: request handlers hand their entry to
 one writer thread and wait until it is committed; the writer appends every entry waiting
-at that moment in one transaction. A response still goes out only after its entry is in
-the log, but N concurrent requests cost one SQLite (or PostgreSQL) commit, not N."""
+at that moment in one transaction (api/audit.append_many: SQLAlchemy Core bulk inserts,
+the chain serialised across worker processes). A response still goes out only after its
+entry is in the log, but N concurrent requests cost one commit, not N.
+
+`append` blocks the calling thread; `append_async` is awaited by async routes (the event
+loop serves other requests meanwhile). Batch sizes go to the metrics (api/metrics.py).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import threading
+import time
 from concurrent.futures import Future
 from typing import Any
 
-from api import audit
-from control import db
+from api import audit, metrics
 from lgsp.config import Settings
 
-MAX_BATCH = 256
+MAX_BATCH = 512
+GROUP_WINDOW_S = 0.002
+"""How long the writer waits after the first entry for others to share its commit, when
+the previous batch had company (under load): +2 ms at most. Measured in one process with
+16 concurrent lookups: a 1 ms window gave batches of ~4 and ~310-380 us of writer CPU per
+entry, 3 ms batches of ~8 and ~235 us (and 25-60 % more lookups per second)."""
 _queue: queue.Queue[tuple[Settings, dict[str, Any], Future[None]]] = queue.Queue()
 _started = False
 _start_lock = threading.Lock()
 
 
 def _run() -> None:
+    busy = False
     while True:
         batch = [_queue.get()]
+        deadline = time.monotonic() + (GROUP_WINDOW_S if busy else 0.0)
         while len(batch) < MAX_BATCH:
             try:
-                batch.append(_queue.get_nowait())
+                wait = deadline - time.monotonic()
+                batch.append(_queue.get(timeout=wait) if wait > 0 else _queue.get_nowait())
             except queue.Empty:
                 break
+        busy = len(batch) > 1
         by_settings: dict[Settings, list[tuple[dict[str, Any], Future[None]]]] = {}
         for settings, fields, fut in batch:
             by_settings.setdefault(settings, []).append((fields, fut))
         for settings, items in by_settings.items():
             try:
-                with audit.WRITE_LOCK, db.session(settings) as s:
-                    for fields, _ in items:
-                        audit.append(s, settings, **fields)
+                audit.append_many(settings, [fields for fields, _ in items])
+                metrics.audit_batch(len(items))
             except BaseException as exc:  # noqa: BLE001 - handed to every waiting request
                 for _, fut in items:
                     fut.set_exception(exc)
@@ -44,13 +58,23 @@ def _run() -> None:
                     fut.set_result(None)
 
 
-def append(settings: Settings, **fields: Any) -> None:
-    """Append one entry (committed when this returns), sharing the commit with others."""
+def _submit(settings: Settings, fields: dict[str, Any]) -> Future[None]:
     global _started
-    with _start_lock:
-        if not _started:
-            threading.Thread(target=_run, name="audit-writer", daemon=True).start()
-            _started = True
+    if not _started:
+        with _start_lock:
+            if not _started:
+                threading.Thread(target=_run, name="audit-writer", daemon=True).start()
+                _started = True
     fut: Future[None] = Future()
     _queue.put((settings, fields, fut))
-    fut.result()
+    return fut
+
+
+def append(settings: Settings, **fields: Any) -> None:
+    """Append one entry (committed when this returns), sharing the commit with others."""
+    _submit(settings, fields).result()
+
+
+async def append_async(settings: Settings, **fields: Any) -> None:
+    """`append` for async code: awaits the commit without holding a thread."""
+    await asyncio.wrap_future(_submit(settings, fields))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from functools import lru_cache
 from pathlib import Path
 
 from lgsp.config import Settings
@@ -31,6 +32,7 @@ def _read_or_create(path: Path, make: bytes) -> bytes:
     return make
 
 
+@lru_cache(maxsize=8)
 def audit_hmac_key(settings: Settings) -> bytes:
-    """The key of the audit log's personal-ID hashes (32 random bytes)."""
+    """The key of the audit log's personal-ID hashes (32 random bytes), read once per process."""
     return _read_or_create(keys_dir(settings) / "audit_hmac.key", secrets.token_bytes(32))
