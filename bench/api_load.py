@@ -69,7 +69,8 @@ COLUMNS = ["personal_id", "full_name", "sex", "date_of_birth", "household_id", "
 """Granted in clear (all of the spec's columns but the sensitive ethnicity); the SQLite copy
 holds the same ones, so both answer with the same fields."""
 PG_URI = "postgresql://postgres@127.0.0.1:5432"
-_STARTUP_S = 120
+_STARTUP_S = 600
+"""`lgsp serve` builds its serving copies before answering: minutes at 1.2 M rows."""
 
 
 # ---- the data -------------------------------------------------------------------------
