@@ -8,6 +8,15 @@ in an index for `who_accessed`. Appends serialise on the head row (`api_audit_he
 UPDATE takes the write lock first on SQLite and a row lock on PostgreSQL, so two workers
 never fork the chain. `verify()` walks the chain and names an edited, deleted or reordered
 entry; the head also catches a deleted tail.
+
+Two ways in: `append(session, ...)` adds one entry in the caller's ORM transaction (the
+control-plane changes, audited with the change itself); `append_many(settings, entries)`
+writes a batch of request entries in one transaction with SQLAlchemy Core bulk inserts
+(api/audit_writer.py's group commit). On SQLite the batch first takes an exclusive file
+lock (`control.db.audit-lock`, flock: the other worker process waits in the kernel and
+wakes at once, not in SQLite's busy handler that sleeps up to 100 ms) and then BEGIN
+IMMEDIATE; on PostgreSQL the head row is locked with SELECT ... FOR UPDATE. Either way the
+head is read inside the lock, so worker processes never fork the chain.
 """
 
 from __future__ import annotations
@@ -16,14 +25,16 @@ import hashlib
 import hmac
 import json
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from api import control_version
 from api.keys import audit_hmac_key
 from api.models import ApiAuditCheckpoint, ApiAuditEntry, ApiAuditHead, ApiAuditSubject
 from lgsp.config import Settings
@@ -65,14 +76,11 @@ def append(session: Session, settings: Settings, *, actor: str, action: str,
         raise RuntimeError("api_audit_head row is missing: the audit log was tampered with")
     head = session.execute(select(ApiAuditHead.seq, ApiAuditHead.entry_hash)
                            .where(ApiAuditHead.id == 1)).one()
-    subjects = sorted({subject_hash(settings, p) for p in personal_ids})
-    fields: dict[str, Any] = {
-        "at": (at or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="microseconds"),
-        "actor": actor, "action": action, "purpose": purpose, "dataset": dataset, "query": query,
-        "snapshot_id": None if snapshot_id is None else str(snapshot_id), "row_count": row_count,
-        "response_sha256": response_sha256, "subjects": subjects, "details": details or {},
-        "prev_hash": head.entry_hash,
-    }
+    fields = _new_fields(settings, head.entry_hash, actor=actor, action=action, purpose=purpose,
+                         dataset=dataset, query=query, snapshot_id=snapshot_id, row_count=row_count,
+                         response_sha256=response_sha256, personal_ids=personal_ids,
+                         details=details, at=at)
+    subjects = fields["subjects"]
     entry = ApiAuditEntry(seq=head.seq, entry_hash=entry_hash(fields), **fields)
     session.add(entry)
     session.flush()
@@ -82,6 +90,106 @@ def append(session: Session, settings: Settings, *, actor: str, action: str,
     if entry.seq % CHECKPOINT_EVERY == 0:
         checkpoint(session, settings)
     return entry
+
+
+def _new_fields(settings: Settings, prev_hash: str, *, actor: str, action: str,
+                purpose: str | None = None, dataset: str | None = None, query: str | None = None,
+                snapshot_id: int | str | None = None, row_count: int | None = None,
+                response_sha256: str | None = None, personal_ids: Iterable[str] = (),
+                details: dict[str, Any] | None = None, at: datetime | None = None) -> dict[str, Any]:
+    return {
+        "at": (at or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="microseconds"),
+        "actor": actor, "action": action, "purpose": purpose, "dataset": dataset, "query": query,
+        "snapshot_id": None if snapshot_id is None else str(snapshot_id), "row_count": row_count,
+        "response_sha256": response_sha256,
+        "subjects": sorted({subject_hash(settings, p) for p in personal_ids}),
+        "details": details or {}, "prev_hash": prev_hash,
+    }
+
+
+@contextmanager
+def _chain_lock(settings: Settings) -> Iterator[None]:
+    """Across worker processes: an exclusive flock beside a SQLite control database (a
+    no-op on PostgreSQL, where the head's row lock does it)."""
+    path = control_version._sqlite_path(settings.control_db_uri)
+    if path is None:
+        yield
+        return
+    import fcntl
+
+    with open(f"{path}.audit-lock", "a+b") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def append_many(settings: Settings, entries: list[dict[str, Any]]) -> list[int]:
+    """Append request entries (keyword arguments of `append`) at the chain's end in one
+    transaction; their sequence numbers, in order."""
+    from control import db
+
+    eng = db.engine(settings)
+    sqlite = eng.dialect.name == "sqlite"
+    with WRITE_LOCK, _chain_lock(settings):
+        con = eng.connect()
+        try:
+            if sqlite:
+                con = con.execution_options(isolation_level="AUTOCOMMIT")
+                con.exec_driver_sql("BEGIN IMMEDIATE")
+                head = con.execute(select(ApiAuditHead.seq, ApiAuditHead.entry_hash)
+                                   .where(ApiAuditHead.id == 1)).one_or_none()
+            else:
+                con.begin()
+                head = con.execute(select(ApiAuditHead.seq, ApiAuditHead.entry_hash)
+                                   .where(ApiAuditHead.id == 1).with_for_update()).one_or_none()
+            if head is None:
+                raise RuntimeError("api_audit_head row is missing: the audit log was tampered with")
+            seq, prev = head.seq, head.entry_hash
+            rows, subjects, checkpoints = [], [], []
+            for e in entries:
+                seq += 1
+                fields = _new_fields(settings, prev, **e)
+                prev = entry_hash(fields)
+                rows.append({"seq": seq, "entry_hash": prev, **fields})
+                subjects += [{"seq": seq, "subject": h} for h in fields["subjects"]]
+                if seq % CHECKPOINT_EVERY == 0:
+                    checkpoints.append(_signed(settings, seq, prev))
+            con.execute(insert(ApiAuditEntry.__table__), rows)
+            if subjects:
+                con.execute(insert(ApiAuditSubject.__table__), subjects)
+            if checkpoints:
+                con.execute(insert(ApiAuditCheckpoint.__table__), checkpoints)
+            con.execute(update(ApiAuditHead).where(ApiAuditHead.id == 1)
+                        .values(seq=seq, entry_hash=prev))
+            if sqlite:
+                con.exec_driver_sql("COMMIT")
+            else:
+                con.commit()
+        except BaseException:
+            if sqlite:
+                try:
+                    con.exec_driver_sql("ROLLBACK")
+                except Exception:  # noqa: BLE001 - nothing begun, or already rolled back
+                    pass
+            else:
+                con.rollback()
+            raise
+        finally:
+            con.close()
+    return [r["seq"] for r in rows]
+
+
+def _signed(settings: Settings, seq: int, entry_hash_: str) -> dict[str, Any]:
+    import base64
+
+    from api.tokens import signing_key
+
+    key = signing_key(settings)
+    at = datetime.now(UTC).isoformat(timespec="microseconds")
+    sig = base64.b64encode(key.private.sign(_statement(seq, entry_hash_, at))).decode()
+    return {"seq": seq, "entry_hash": entry_hash_, "at": at, "kid": key.kid, "signature": sig}
 
 
 def _statement(seq: int, entry_hash_: str, at: str) -> bytes:

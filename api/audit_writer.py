@@ -1,20 +1,25 @@
-"""Group commit of the audit log in a worker process: request threads hand their entry to
+"""Group commit of the audit log in a worker process: request handlers hand their entry to
 one writer thread and wait until it is committed; the writer appends every entry waiting
-at that moment in one transaction. A response still goes out only after its entry is in
-the log, but N concurrent requests cost one SQLite (or PostgreSQL) commit, not N."""
+at that moment in one transaction (api/audit.append_many: SQLAlchemy Core bulk inserts,
+the chain serialised across worker processes). A response still goes out only after its
+entry is in the log, but N concurrent requests cost one commit, not N.
+
+`append` blocks the calling thread; `append_async` is awaited by async routes (the event
+loop serves other requests meanwhile). Batch sizes go to the metrics (api/metrics.py).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import threading
 from concurrent.futures import Future
 from typing import Any
 
-from api import audit
-from control import db
+from api import audit, metrics
 from lgsp.config import Settings
 
-MAX_BATCH = 256
+MAX_BATCH = 512
 _queue: queue.Queue[tuple[Settings, dict[str, Any], Future[None]]] = queue.Queue()
 _started = False
 _start_lock = threading.Lock()
@@ -33,9 +38,8 @@ def _run() -> None:
             by_settings.setdefault(settings, []).append((fields, fut))
         for settings, items in by_settings.items():
             try:
-                with audit.WRITE_LOCK, db.session(settings) as s:
-                    for fields, _ in items:
-                        audit.append(s, settings, **fields)
+                audit.append_many(settings, [fields for fields, _ in items])
+                metrics.audit_batch(len(items))
             except BaseException as exc:  # noqa: BLE001 - handed to every waiting request
                 for _, fut in items:
                     fut.set_exception(exc)
@@ -44,13 +48,23 @@ def _run() -> None:
                     fut.set_result(None)
 
 
-def append(settings: Settings, **fields: Any) -> None:
-    """Append one entry (committed when this returns), sharing the commit with others."""
+def _submit(settings: Settings, fields: dict[str, Any]) -> Future[None]:
     global _started
-    with _start_lock:
-        if not _started:
-            threading.Thread(target=_run, name="audit-writer", daemon=True).start()
-            _started = True
+    if not _started:
+        with _start_lock:
+            if not _started:
+                threading.Thread(target=_run, name="audit-writer", daemon=True).start()
+                _started = True
     fut: Future[None] = Future()
     _queue.put((settings, fields, fut))
-    fut.result()
+    return fut
+
+
+def append(settings: Settings, **fields: Any) -> None:
+    """Append one entry (committed when this returns), sharing the commit with others."""
+    _submit(settings, fields).result()
+
+
+async def append_async(settings: Settings, **fields: Any) -> None:
+    """`append` for async code: awaits the commit without holding a thread."""
+    await asyncio.wrap_future(_submit(settings, fields))

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from api import audit
+from api import audit, control_version
 from api.models import ApiClient, ApiCredential
 from api.secrets_hash import check_secret, hash_secret, new_secret
 from lgsp.config import Settings
@@ -68,6 +68,7 @@ def register(session: Session, settings: Settings, *, name: str, agency: str,
                           roles=roles, rate_per_minute=rate_per_minute, created_at=now))
     session.flush()
     session.add(ApiCredential(client_id=client_id, secret_hash=hash_secret(secret), created_at=now))
+    control_version.bump(session)
     audit.append(session, settings, actor=actor, action="clients.register",
                  details={"client": client_id, "name": name, "agency": agency, "communes": communes,
                           "rate_per_minute": rate_per_minute, "roles": roles})
@@ -85,6 +86,7 @@ def rotate(session: Session, settings: Settings, client_id: str, *, actor: str) 
                     .values(revoked_at=now))
     secret = new_secret()
     session.add(ApiCredential(client_id=client_id, secret_hash=hash_secret(secret), created_at=now))
+    control_version.bump(session)
     audit.append(session, settings, actor=actor, action="clients.rotate", details={"client": client_id})
     return Issued(client_id, secret)
 
@@ -99,6 +101,7 @@ def revoke(session: Session, settings: Settings, client_id: str, *, actor: str) 
     session.execute(update(ApiCredential).where(ApiCredential.client_id == client_id,
                                                 ApiCredential.revoked_at.is_(None))
                     .values(revoked_at=now))
+    control_version.bump(session)
     audit.append(session, settings, actor=actor, action="clients.revoke", details={"client": client_id})
 
 

@@ -1,13 +1,27 @@
 """Reading a dataset for one request: which snapshot answers it (current, or in force at
-`as_of`), and the SQL run on a fresh, bounded DuckDB connection over that snapshot's
-Parquet files. The SQL text comes only from the grant (`Access`) and the checked `Plan`;
-every value is a parameter. A query running past its timeout is interrupted.
+`as_of`), and from which store (`source`):
+
+- the serving copy (api/serving.py, SQLite, indexed) for the current snapshot: key
+  lookups, person lookups and OData pages;
+- the PostgreSQL copy (api/pg_copy.py) instead, when LGSP_API_STORE_URI names one (the
+  header then names the snapshot that copy holds);
+- DuckDB over the snapshot's Parquet files for `as_of`, bulk downloads and while a new
+  snapshot's serving copy is being built. Each worker keeps one locked-down DuckDB
+  connection per snapshot (warehouse/sandbox.locked_connection: a read-only view over
+  exactly that snapshot's files, external access off, configuration locked) before any
+  request-derived SQL runs on it; each request takes a cursor of it.
+
+The SQL text comes only from the grant (`Access`, spelled per engine by api/dialects.py)
+and the checked `Plan`; every value is a parameter. A query running past its timeout is
+interrupted (DuckDB interrupt, SQLite progress handler, PostgreSQL statement_timeout).
 """
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,7 +30,8 @@ from typing import Any
 
 import duckdb
 
-from api.grants import Access, mask_sql
+from api import dialects, serving
+from api.grants import Access
 from api.odata import Plan
 from catalog.spec import DatasetSpec
 from lgsp.config import Settings
@@ -27,26 +42,13 @@ SNAPSHOT_CACHE_S = 1.0
 """How long a worker reuses the current snapshot's file list (the header still names it)."""
 SUBJECT = "__subject_"
 KEY = "__key_"
-
-
+VIEW = "snapshot"
 class QueryTimeout(RuntimeError):
     pass
 
 
-_process_con: duckdb.DuckDBPyConnection | None = None
-_con_lock = threading.Lock()
-
-
-def cursor() -> duckdb.DuckDBPyConnection:
-    """A cursor (its own connection) on this process's in-memory DuckDB database, opened once:
-    a new database per request cost ~17 ms, a cursor well under one; the Parquet metadata
-    cache then serves repeated reads of a snapshot's files."""
-    global _process_con
-    with _con_lock:
-        if _process_con is None:
-            _process_con = duck.connect(threads=1, memory_limit="256MB")
-            _process_con.execute("SET parquet_metadata_cache = true")
-        return _process_con.cursor()
+class ValueMismatch(ValueError):
+    """A value in the query does not fit its column (answered 400)."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,107 @@ def snapshot(settings: Settings, dataset: str, as_of: datetime | None = None) ->
     return result
 
 
+# ---- stores -------------------------------------------------------------------------------
+
+class Source:
+    """Where one request's rows come from: an engine, its table, the snapshot it holds."""
+
+    dialect: dialects.Dialect
+    table: str
+    snapshot_id: int
+    kind: str
+
+    def fetch(self, sql: str, params: list[Any], timeout: float) -> tuple[list[str], list[tuple[Any, ...]]]:
+        raise NotImplementedError
+
+
+_duck_cons: OrderedDict[tuple[str, str, int], duckdb.DuckDBPyConnection] = OrderedDict()
+_duck_lock = threading.Lock()
+DUCK_CONNECTIONS = 4
+
+
+def locked_cursor(settings: Settings, dataset: str, snap: Snapshot) -> duckdb.DuckDBPyConnection:
+    """A cursor of this worker's locked-down DuckDB connection over `snap` (view `snapshot`)."""
+    from warehouse.sandbox import locked_connection
+
+    key = (str(settings.home), dataset, snap.id)
+    with _duck_lock:
+        con = _duck_cons.get(key)
+        if con is None:
+            con = locked_connection(settings, {VIEW: list(snap.files)}, threads=1, memory_limit="256MB")
+            _duck_cons[key] = con
+            while len(_duck_cons) > DUCK_CONNECTIONS:
+                _duck_cons.popitem(last=False)[1].close()
+        _duck_cons.move_to_end(key)
+        return con.cursor()
+
+
+class DuckSource(Source):
+    kind = "parquet"
+
+    def __init__(self, settings: Settings, dataset: str, snap: Snapshot) -> None:
+        self.dialect, self.table, self.snapshot_id = dialects.get(dialects.DUCKDB), VIEW, snap.id
+        self.settings, self.dataset, self.snap = settings, dataset, snap
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        return locked_cursor(self.settings, self.dataset, self.snap)
+
+    def fetch(self, sql: str, params: list[Any], timeout: float) -> tuple[list[str], list[tuple[Any, ...]]]:
+        con = self.cursor()
+        timer = threading.Timer(timeout, con.interrupt)
+        timer.start()
+        try:
+            cur = con.execute(sql, params)
+            return [d[0] for d in cur.description], cur.fetchall()
+        except duckdb.InterruptException as exc:
+            raise QueryTimeout(f"the query ran past {timeout:g} s") from exc
+        except (duckdb.ConversionException, duckdb.BinderException) as exc:
+            raise ValueMismatch(str(exc).splitlines()[0]) from None
+        finally:
+            timer.cancel()
+            con.close()
+
+
+class SqliteSource(Source):
+    kind = "serving"
+
+    def __init__(self, path: Any, snapshot_id: int) -> None:
+        self.dialect, self.table, self.snapshot_id = dialects.get(dialects.SQLITE), serving.TABLE, snapshot_id
+        self.path = path
+
+    def fetch(self, sql: str, params: list[Any], timeout: float) -> tuple[list[str], list[tuple[Any, ...]]]:
+        con = serving.connection(self.path)
+        deadline = time.monotonic() + timeout
+        con.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
+        try:
+            cur = con.execute(sql, params)
+            return [d[0] for d in cur.description], cur.fetchall()
+        except sqlite3.OperationalError as exc:
+            if "interrupted" in str(exc):
+                raise QueryTimeout(f"the query ran past {timeout:g} s") from exc
+            raise
+        finally:
+            con.set_progress_handler(None, 0)
+
+
+def source(settings: Settings, spec: DatasetSpec, as_of: datetime | None) -> Source | None:
+    """The store answering a request on `spec` (None: nothing published then)."""
+    if as_of is None and settings.api_store_uri:
+        from api import pg_copy
+
+        found = pg_copy.source(settings, spec.id)
+        if found is not None:
+            return found
+    snap = snapshot(settings, spec.id, as_of)
+    if snap is None:
+        return None
+    if as_of is None:
+        path = serving.ready(settings, spec, snap.id, snap.files)
+        if path is not None:
+            return SqliteSource(path, snap.id)
+    return DuckSource(settings, spec.id, snap)
+
+
 def subject_columns(spec: DatasetSpec) -> list[str]:
     """Columns holding a person's ID: their values go to the audit (as keyed hashes)."""
     return [c.name for c in spec.columns if c.name.endswith("personal_id")]
@@ -97,24 +200,25 @@ class Result:
     count: int | None
 
 
-def _order(spec: DatasetSpec, access: Access, plan: Plan) -> tuple[str, bool]:
+def _order(spec: DatasetSpec, access: Access, plan: Plan, dialect: dialects.Dialect) -> tuple[str, bool]:
     """ORDER BY text and whether keyset paging applies (key order on clear key columns)."""
     if plan.order:
         terms = [f"{duck.quote_ident(c)} {'DESC' if d else 'ASC'} NULLS LAST" for c, d in plan.order]
-        return ", ".join(terms + [f"hash({', '.join(map(duck.quote_ident, spec.primary_key))})"]), False
+        return ", ".join(terms + [dialect.hash(spec.primary_key)]), False
     if all(k in access.clear_columns for k in spec.primary_key):
         return ", ".join(duck.quote_ident(k) for k in spec.primary_key), True
     # a hidden key must not leak its order: a stable but meaningless one instead
-    return f"hash({', '.join(map(duck.quote_ident, spec.primary_key))})", False
+    return dialect.hash(spec.primary_key), False
 
 
-def run(spec: DatasetSpec, access: Access, plan: Plan, snap: Snapshot, *,
+def run(spec: DatasetSpec, access: Access, plan: Plan, src: Source, *,
         extra_where: str = "TRUE", extra_params: tuple[Any, ...] = (),
         timeout: float = QUERY_TIMEOUT_S) -> Result:
+    """One page (or one record) of the plan, in scope, from `src`."""
+    d = src.dialect
     subjects = subject_columns(spec)
-    order, keyset = _order(spec, access, plan)
-    source = duck.parquet_source(snap.files)
-    exprs = [mask_sql(c, access.masks.get(c)) for c in plan.select]
+    order, keyset = _order(spec, access, plan, d)
+    exprs = [d.mask(c, access.masks.get(c)) for c in plan.select]
     exprs += [f"{duck.quote_ident(c)} AS {SUBJECT}{i}" for i, c in enumerate(subjects)]
     exprs += [f"{duck.quote_ident(k)} AS {KEY}{i}" for i, k in enumerate(spec.primary_key)]
     where = f"({access.predicate}) AND ({plan.where}) AND ({extra_where})"
@@ -127,24 +231,13 @@ def run(spec: DatasetSpec, access: Access, plan: Plan, snap: Snapshot, *,
             ors.append("(" + " AND ".join([*eqs, f"{duck.quote_ident(k)} > ?"]) + ")")
             page_params += [*plan.after[:i], plan.after[i]]
         page_where = " OR ".join(ors)
-    sql = (f"SELECT {', '.join(exprs)} FROM {source} WHERE {where} AND ({page_where}) "
+    table = src.table if src.table.startswith("serving.") else duck.quote_ident(src.table)
+    sql = (f"SELECT {', '.join(exprs)} FROM {table} WHERE {where} AND ({page_where}) "
            f"ORDER BY {order} LIMIT ? OFFSET ?")
-    con = cursor()
-    timer = threading.Timer(timeout, con.interrupt)
-    timer.start()
-    try:
-        try:
-            cur = con.execute(sql, [*params, *page_params, plan.top, plan.skip])
-            names = [d[0] for d in cur.description]
-            raw = cur.fetchall()
-            count = None
-            if plan.count:
-                count = con.execute(f"SELECT count(*) FROM {source} WHERE {where}", params).fetchone()[0]
-        except duckdb.InterruptException as exc:
-            raise QueryTimeout(f"the query ran past {timeout:g} s") from exc
-    finally:
-        timer.cancel()
-        con.close()
+    names, raw = src.fetch(d.params(sql), [*params, *page_params, plan.top, plan.skip], timeout)
+    count = None
+    if plan.count:
+        count = src.fetch(d.params(f"SELECT count(*) FROM {table} WHERE {where}"), params, timeout)[1][0][0]
     n = len(plan.select)
     subject_values = sorted({str(v) for r in raw for v in r[n:n + len(subjects)] if v is not None})
     last_key = list(raw[-1][n + len(subjects):]) if raw and keyset and len(raw) == plan.top else None
@@ -154,19 +247,20 @@ def run(spec: DatasetSpec, access: Access, plan: Plan, snap: Snapshot, *,
 BULK_BATCH_ROWS = 10_000
 
 
-def stream(spec: DatasetSpec, access: Access, plan: Plan, snap: Snapshot,
+def stream(settings: Settings, spec: DatasetSpec, access: Access, plan: Plan, snap: Snapshot,
            on_batch: Any) -> Iterator[tuple[list[str], list[tuple[Any, ...]]]]:
     """Every row in scope matching the plan's filter, in key order, as (columns, rows) batches
     of BULK_BATCH_ROWS read from a DuckDB stream (never the whole result in memory);
     `on_batch(subject_ids)` receives the personal IDs of each batch for the audit."""
     subjects = subject_columns(spec)
-    order, _ = _order(spec, access, plan)
-    exprs = [mask_sql(c, access.masks.get(c)) for c in plan.select]
+    d = dialects.get(dialects.DUCKDB)
+    order, _ = _order(spec, access, plan, d)
+    exprs = [d.mask(c, access.masks.get(c)) for c in plan.select]
     exprs += [f"{duck.quote_ident(c)} AS {SUBJECT}{i}" for i, c in enumerate(subjects)]
-    sql = (f"SELECT {', '.join(exprs)} FROM {duck.parquet_source(snap.files)} "
+    sql = (f"SELECT {', '.join(exprs)} FROM {VIEW} "
            f"WHERE ({access.predicate}) AND ({plan.where}) ORDER BY {order}")
     n = len(plan.select)
-    con = cursor()
+    con = locked_cursor(settings, spec.id, snap)
     try:
         cur = con.execute(sql, [*access.params, *plan.params])
         names = [d[0] for d in cur.description][:n]

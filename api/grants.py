@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api import audit
+from api import audit, control_version, dialects
 from api.clients import ClientError, get
 from api.models import ApiClient, ApiGrant
 from catalog.spec import DatasetSpec, load_specs
@@ -127,6 +127,7 @@ def grant(session: Session, settings: Settings, *, client_id: str, dataset: str,
                  created_at=now)
     session.add(g)
     session.flush()
+    control_version.bump(session)
     audit.append(session, settings, actor=actor, action="grants.request" if personal else "grants.grant",
                  dataset=dataset, details={"grant": g.id, "client": client_id, "columns": columns,
                                            "masks": masks, "row_scope": row_scope, "purposes": purposes,
@@ -151,6 +152,7 @@ def _decide(session: Session, settings: Settings, grant_id: int, decision: str, 
     owner = _spec(settings, g.dataset_id).owner.agency.en
     g.approval, g.decided_by, g.decided_at, g.decision_note = decision, actor, datetime.now(UTC), note
     action = "grants.approve" if decision == "approved" else "grants.refuse"
+    control_version.bump(session)
     audit.append(session, settings, actor=actor, action=action,
                  dataset=g.dataset_id, details={"grant": g.id, "client": g.client_id, "owner": owner,
                                                 "note": note})
@@ -171,6 +173,7 @@ def refuse(session: Session, settings: Settings, grant_id: int, *, actor: str,
 def _revoke(session: Session, settings: Settings, g: ApiGrant, *, actor: str, now: datetime,
             reason: str) -> None:
     g.revoked_at = now
+    control_version.bump(session)
     audit.append(session, settings, actor=actor, action="grants.revoke", dataset=g.dataset_id,
                  details={"grant": g.id, "client": g.client_id, "reason": reason})
 
@@ -211,20 +214,20 @@ class Access:
         """Visible unmasked columns: the only ones a query may filter, order or count on."""
         return tuple(c for c in self.columns if c not in self.masks)
 
-    def select_sql(self) -> list[str]:
+    def select_sql(self, dialect: str = "duckdb") -> list[str]:
         """One SQL expression per visible column (masked ones masked), aliased to its name."""
-        return [mask_sql(c, self.masks.get(c)) for c in self.columns]
+        return [mask_sql(c, self.masks.get(c), dialect) for c in self.columns]
+
+    def predicate_sql(self, dialect: str = "duckdb") -> str:
+        """The row scope in `dialect`'s placeholder style (TRUE, FALSE, `=` and IN are
+        spelled alike in DuckDB, SQLite and PostgreSQL)."""
+        return dialects.get(dialect).params(self.predicate)
 
 
-def mask_sql(column: str, mask: str | None) -> str:
-    q = quote_ident(column)
-    if mask is None:
-        return q
-    if mask == "last4":
-        return f"CASE WHEN {q} IS NULL THEN NULL ELSE '********' || right(CAST({q} AS VARCHAR), 4) END AS {q}"
-    if mask == "year":
-        return f"CAST(year({q}) AS VARCHAR) AS {q}"
-    raise ValueError(f"unknown mask {mask!r}")
+def mask_sql(column: str, mask: str | None, dialect: str = "duckdb") -> str:
+    """The SQL showing `column` as the grant allows (masked when `mask`), in `dialect`
+    (duckdb, sqlite or postgres: api/dialects.py spells it)."""
+    return dialects.get(dialect).mask(column, mask)
 
 
 def _deny(reason: str, grant_id: int | None = None) -> Access:

@@ -10,6 +10,8 @@ database's one metadata (`control.models.Base`); created by migration 0002_api.
   append-only, hash-chained log (personal IDs only as keyed hashes, indexed for "who
   accessed"), the chain's head (last sequence number and hash) so a deleted tail is noticed,
   and signed checkpoints so a rewrite of log and head together is noticed too.
+- `api_control_version`: one counter bumped with every client, credential or grant change
+  (migration 0003), so workers may cache them and still see a revocation at once.
 """
 
 from __future__ import annotations
@@ -136,3 +138,13 @@ class ApiAuditCheckpoint(Base):
     at: Mapped[str] = mapped_column(String(40))
     kid: Mapped[str] = mapped_column(String(40))
     signature: Mapped[str] = mapped_column(String(200))
+
+
+class ApiControlVersion(Base):
+    """One row (id 1) whose `version` is bumped with every change to clients, credentials
+    or grants (api/control_version.py): workers cache clients and grants until it moves."""
+
+    __tablename__ = "api_control_version"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(BigInteger)

@@ -1,4 +1,5 @@
-"""OData v4 query options -> parameterised DuckDB SQL, checked against one Access.
+"""OData v4 query options -> parameterised SQL (DuckDB, SQLite or PostgreSQL: see
+api/dialects.py), checked against one Access.
 
 `$filter` is parsed by the odata-query package's grammar (a real lexer/parser, sly) into
 its AST; our visitor turns the AST into SQL with `?` placeholders for every literal and
@@ -21,6 +22,8 @@ from odata_query import ast
 from odata_query.exceptions import ODataException
 from odata_query.grammar import ODataLexer, ODataParser
 
+from api import dialects
+from api.dialects import Dialect
 from api.grants import Access
 from warehouse.duck import quote_ident
 
@@ -32,7 +35,7 @@ MAX_FILTER_NODES = 64
 MAX_IN_LIST = 500
 _IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
 _COMPARE = {ast.Eq: "=", ast.NotEq: "<>", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
-_FUNCS = {"contains": "contains", "startswith": "starts_with", "endswith": "ends_with"}
+_FUNCS = {"contains": "contains", "startswith": "startswith", "endswith": "endswith"}
 
 
 class ODataError(ValueError):
@@ -67,8 +70,9 @@ def _names(option: str, text: str) -> list[str]:
 
 
 class _SqlVisitor:
-    def __init__(self, columns: tuple[str, ...]) -> None:
+    def __init__(self, columns: tuple[str, ...], dialect: Dialect) -> None:
         self.columns = set(columns)
+        self.dialect = dialect
         self.params: list[Any] = []
         self.nodes = 0
 
@@ -145,10 +149,14 @@ class _SqlVisitor:
         column, value = node.args
         if not isinstance(value, ast.String):
             raise ODataError("$filter", f"{name} needs a string value")
-        return f"{fn}(CAST({self._column(column)} AS VARCHAR), {self._literal(value)})"
+        sql, times = self.dialect.string_test(fn, self._column(column))
+        for _ in range(times):
+            self._literal(value)
+        return sql
 
 
-def parse_filter(text: str, clear_columns: tuple[str, ...]) -> tuple[str, list[Any], str]:
+def parse_filter(text: str, clear_columns: tuple[str, ...], dialect: str = dialects.DUCKDB
+                 ) -> tuple[str, list[Any], str]:
     """(SQL predicate, parameters, normalised form) of a $filter."""
     if len(text) > MAX_FILTER_CHARS:
         raise ODataError("$filter", f"longer than {MAX_FILTER_CHARS} characters")
@@ -160,7 +168,7 @@ def parse_filter(text: str, clear_columns: tuple[str, ...]) -> tuple[str, list[A
         raise ODataError("$filter", "not valid OData") from None
     if tree is None:
         raise ODataError("$filter", "empty")
-    visitor = _SqlVisitor(clear_columns)
+    visitor = _SqlVisitor(clear_columns, dialects.get(dialect))
     sql = visitor.sql(tree)
     return sql, visitor.params, repr(tree)
 
@@ -191,8 +199,10 @@ def _decode_skiptoken(text: str, width: int) -> list[Any]:
     return key
 
 
-def plan(access: Access, options: dict[str, str], key: list[str]) -> Plan:
-    """Check the query options against the access; `key` is the dataset's primary key."""
+def plan(access: Access, options: dict[str, str], key: list[str], dialect: str = dialects.DUCKDB
+         ) -> Plan:
+    """Check the query options against the access; `key` is the dataset's primary key;
+    the SQL fragments are spelled for `dialect` (api/dialects.py) with `?` placeholders."""
     unknown = sorted(k for k in options if k.startswith("$") and k not in
                      {"$select", "$filter", "$orderby", "$top", "$skip", "$count", "$skiptoken"})
     if unknown:
@@ -206,7 +216,7 @@ def plan(access: Access, options: dict[str, str], key: list[str]) -> Plan:
     p = Plan(select=select)
     norm = [f"$select={','.join(select)}"]
     if options.get("$filter"):
-        p.where, p.params, text = parse_filter(options["$filter"], access.clear_columns)
+        p.where, p.params, text = parse_filter(options["$filter"], access.clear_columns, dialect)
         norm.append(f"$filter={text}")
     if options.get("$orderby"):
         for item in options["$orderby"].split(","):

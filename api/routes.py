@@ -29,8 +29,9 @@ from urllib.parse import parse_qs, urlencode
 
 import orjson
 from fastapi import APIRouter, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
-from api import audit, audit_writer, clients, data, grants, odata, ratelimit, tokens
+from api import audit, audit_writer, auth_cache, clients, data, grants, odata, ratelimit, tokens
 from api.models import ApiClient
 from api.problems import Problem
 from catalog.spec import DatasetSpec, load_specs
@@ -106,8 +107,9 @@ async def token(request: Request) -> Response:
         if client is None:
             raise Problem(401, "invalid_client", "Client authentication failed", error="invalid_client",
                           headers={"WWW-Authenticate": 'Basic realm="lgsp"'})
-        access_token, ttl = tokens.issue(settings, client.id)
-        audit.append(s, settings, actor=client.id, action="token.issue")
+        cid = client.id
+    access_token, ttl = tokens.issue(settings, cid)
+    await audit_writer.append_async(settings, actor=cid, action="token.issue")
     response, _ = _json({"access_token": access_token, "token_type": "Bearer", "expires_in": ttl},
                         headers={"Cache-Control": "no-store"})
     return response
@@ -125,15 +127,16 @@ def _client_id(request: Request) -> str:
                       "POST client credentials to /api/v1/token first",
                       headers={"WWW-Authenticate": 'Bearer realm="lgsp"'})
     try:
-        return tokens.verify(_settings(request), auth[7:].strip())
+        return auth_cache.client_id(_settings(request), auth[7:].strip())
     except tokens.TokenError as err:
         raise Problem(401, "invalid_token", "The access token is not valid", str(err),
                       headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from None
 
 
-def _active_client(s: Any, client_id: str) -> ApiClient:
-    """The client as it is now (state and grants read per request: revocation is immediate)."""
-    client = s.get(ApiClient, client_id)
+def _active_client(settings: Settings, client_id: str) -> ApiClient:
+    """The client as committed now (cached per worker until the control-plane version moves:
+    revocation is immediate), within its rate limit."""
+    client = auth_cache.client(settings, client_id)
     if client is None or client.state != "active":
         raise Problem(401, "client_revoked", "The client is revoked",
                       headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
@@ -154,30 +157,29 @@ def datasets(request: Request) -> Response:
     specs = _specs(settings.specs_dir)
     out = []
     now = datetime.now(UTC)
-    with db.session(settings) as s:
-        client = _active_client(s, client_id)
-        for g in client.grants:
-            spec = specs.get(g.dataset_id)
-            if spec is None or g.revoked_at is not None:
-                continue
-            schema = {c.name: c.classification for c in spec.columns}
-            usable = {p: grants.resolve(client, spec.id, p, now, schema) for p in g.purposes}
-            ok = [a for a in usable.values() if a.allowed]
-            if not ok:
-                continue
-            access = ok[0]
-            out.append({
-                "id": spec.id, "title": {"vi": spec.title.vi, "en": spec.title.en},
-                "owner": spec.owner.agency.en, "primary_key": spec.primary_key,
-                "purposes": [p for p, a in usable.items() if a.allowed], "legal_basis": g.legal_basis,
-                "expires_at": grants._utc(g.expires_at).isoformat(),
-                "rows": "all" if not g.row_scope else "scoped",
-                "columns": [{"name": c, "type": spec.column(c).type,
-                             "classification": spec.column(c).classification,
-                             "mask": access.masks.get(c), "filterable": c in access.clear_columns,
-                             "description": spec.column(c).description.en} for c in access.columns],
-            })
-        audit.append(s, settings, actor=client_id, action="metadata.datasets", row_count=len(out))
+    client = _active_client(settings, client_id)
+    for g in client.grants:
+        spec = specs.get(g.dataset_id)
+        if spec is None or g.revoked_at is not None:
+            continue
+        schema = {c.name: c.classification for c in spec.columns}
+        usable = {p: grants.resolve(client, spec.id, p, now, schema) for p in g.purposes}
+        ok = [a for a in usable.values() if a.allowed]
+        if not ok:
+            continue
+        access = ok[0]
+        out.append({
+            "id": spec.id, "title": {"vi": spec.title.vi, "en": spec.title.en},
+            "owner": spec.owner.agency.en, "primary_key": spec.primary_key,
+            "purposes": [p for p, a in usable.items() if a.allowed], "legal_basis": g.legal_basis,
+            "expires_at": grants._utc(g.expires_at).isoformat(),
+            "rows": "all" if not g.row_scope else "scoped",
+            "columns": [{"name": c, "type": spec.column(c).type,
+                         "classification": spec.column(c).classification,
+                         "mask": access.masks.get(c), "filterable": c in access.clear_columns,
+                         "description": spec.column(c).description.en} for c in access.columns],
+        })
+    audit_writer.append(settings, actor=client_id, action="metadata.datasets", row_count=len(out))
     response, _ = _json({"value": out})
     return response
 
@@ -199,52 +201,74 @@ def _as_of(request: Request) -> datetime | None:
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t
 
 
+def _decide(settings: Settings, client_id: str, dataset: str, purpose: str | None
+            ) -> tuple[DatasetSpec | None, grants.Access]:
+    """The one access decision of a data request (api/grants.resolve over the cached client)."""
+    spec = _specs(settings.specs_dir).get(dataset)
+    client = _active_client(settings, client_id)
+    if spec is None:
+        return None, grants.Access(False, "unknown_dataset")
+    schema = {c.name: c.classification for c in spec.columns}
+    return spec, grants.resolve(client, dataset, purpose, datetime.now(UTC), schema)
+
+
+def _denied(access: grants.Access, dataset: str, purpose: str | None) -> Problem:
+    return Problem(403, access.reason, _DENIED.get(access.reason, "Access denied"),
+                   f"dataset {dataset!r}, purpose {purpose!r}")
+
+
 def _access(request: Request, settings: Settings, client_id: str, dataset: str, purpose: str | None,
             action: str) -> tuple[DatasetSpec, grants.Access]:
-    """The one access decision of a data request (denials audited and answered 403)."""
-    spec = _specs(settings.specs_dir).get(dataset)
-    with db.session(settings) as s:
-        client = _active_client(s, client_id)
-        schema = {c.name: c.classification for c in spec.columns} if spec else {}
-        access = (grants.resolve(client, dataset, purpose, datetime.now(UTC), schema) if spec
-                  else grants.Access(False, "unknown_dataset"))
-        if not access.allowed:
-            audit.append(s, settings, actor=client_id, action=f"{action}.denied", purpose=purpose,
-                         dataset=dataset, details={"reason": access.reason})
+    """`_decide` for sync routes: a denial is audited and answered 403."""
+    spec, access = _decide(settings, client_id, dataset, purpose)
     if not access.allowed or spec is None:
-        raise Problem(403, access.reason, _DENIED.get(access.reason, "Access denied"),
-                      f"dataset {dataset!r}, purpose {purpose!r}")
+        audit_writer.append(settings, actor=client_id, action=f"{action}.denied", purpose=purpose,
+                            dataset=dataset, details={"reason": access.reason})
+        raise _denied(access, dataset, purpose)
     return spec, access
 
 
-def _answer(request: Request, *, dataset: str, plan_for: Any, extra_where: str = "TRUE",
-            extra_params: tuple[Any, ...] = (), action: str, single: bool = False,
-            query_text: str | None = None) -> Response:
+def _fetch(spec: DatasetSpec, access: grants.Access, plan_for: Any, src: data.Source,
+           extra_where: str, extra_params: tuple[Any, ...]) -> tuple[odata.Plan, data.Result]:
+    try:
+        plan = plan_for(access, spec, src.dialect.name)
+    except odata.ODataError as err:
+        raise Problem(400, "invalid_query", "The query is not valid", str(err), option=err.option) from None
+    try:
+        return plan, data.run(spec, access, plan, src, extra_where=extra_where, extra_params=extra_params)
+    except data.QueryTimeout as err:
+        raise Problem(503, "query_timeout", "The query took too long", str(err)) from None
+    except data.ValueMismatch as err:
+        raise Problem(400, "invalid_query", "A value in the query does not fit its column",
+                      str(err)) from None
+
+
+async def _answer(request: Request, *, dataset: str, plan_for: Any, extra_where: str = "TRUE",
+                  extra_params: tuple[Any, ...] = (), action: str, single: bool = False,
+                  query_text: str | None = None) -> Response:
+    """A data request end to end: token, the one access decision, the store, the answer,
+    its audit entry committed before the response leaves. A lookup on the SQLite serving
+    copy (microseconds) runs on the event loop; anything slower in a worker thread."""
     settings = _settings(request)
     client_id = _client_id(request)
     purpose = _purpose(request)
-    spec, access = _access(request, settings, client_id, dataset, purpose, action)
-    try:
-        plan = plan_for(access, spec)
-    except odata.ODataError as err:
-        raise Problem(400, "invalid_query", "The query is not valid", str(err), option=err.option) from None
+    spec, access = _decide(settings, client_id, dataset, purpose)
+    if not access.allowed or spec is None:
+        await audit_writer.append_async(settings, actor=client_id, action=f"{action}.denied",
+                                        purpose=purpose, dataset=dataset,
+                                        details={"reason": access.reason})
+        raise _denied(access, dataset, purpose)
     as_of = _as_of(request)
-    snap = data.snapshot(settings, dataset, as_of)
-    if snap is None:
+    src = data.source(settings, spec, as_of)
+    if src is None:
         raise Problem(404, "no_snapshot", "Nothing was published for this dataset at that time")
-    try:
-        result = data.run(spec, access, plan, snap, extra_where=extra_where, extra_params=extra_params)
-    except data.QueryTimeout as err:
-        raise Problem(503, "query_timeout", "The query took too long", str(err)) from None
-    except Exception as err:  # noqa: BLE001 - DuckDB conversion errors on a user's literal
-        import duckdb
-
-        if isinstance(err, duckdb.ConversionException | duckdb.BinderException):
-            raise Problem(400, "invalid_query", "A value in the query does not fit its column",
-                          str(err).splitlines()[0]) from None
-        raise
+    if single and src.kind == "serving":
+        plan, result = _fetch(spec, access, plan_for, src, extra_where, extra_params)
+    else:
+        plan, result = await run_in_threadpool(_fetch, spec, access, plan_for, src, extra_where,
+                                               extra_params)
     rows = [dict(zip(result.columns, r, strict=True)) for r in result.rows]
-    headers = {SNAPSHOT_HEADER: str(snap.id)}
+    headers = {SNAPSHOT_HEADER: str(src.snapshot_id)}
     if single:
         if not rows:
             raise Problem(404, "not_found", "No such record in the client's rows",
@@ -259,15 +283,16 @@ def _answer(request: Request, *, dataset: str, plan_for: Any, extra_where: str =
             params["$skiptoken"] = odata.encode_skiptoken(result.last_key)
             body["@odata.nextLink"] = f"/api/v1/datasets/{dataset}?{urlencode(params)}"
     response, raw = _json(body, headers=headers)
-    audit_writer.append(settings, actor=client_id, action=action, purpose=purpose, dataset=dataset,
-                        query=query_text or plan.normalised, snapshot_id=snap.id, row_count=len(rows),
-                        response_sha256=hashlib.sha256(raw).hexdigest(), personal_ids=result.subjects,
-                        details={"as_of": as_of.isoformat()} if as_of else None)
+    await audit_writer.append_async(
+        settings, actor=client_id, action=action, purpose=purpose, dataset=dataset,
+        query=query_text or plan.normalised, snapshot_id=src.snapshot_id, row_count=len(rows),
+        response_sha256=hashlib.sha256(raw).hexdigest(), personal_ids=result.subjects,
+        details={"as_of": as_of.isoformat()} if as_of else None)
     return response
 
 
 @router.get("/datasets/{dataset}", summary="Query a dataset (OData v4 system query options)")
-def query(request: Request, dataset: str, purpose: Purpose = None, as_of: AsOf = None,
+async def query(request: Request, dataset: str, purpose: Purpose = None, as_of: AsOf = None,
           filter_: Filter = None, select: Select = None,
           orderby: Annotated[str | None, Query(alias="$orderby")] = None,
           top: Annotated[str | None, Query(alias="$top")] = None,
@@ -275,14 +300,15 @@ def query(request: Request, dataset: str, purpose: Purpose = None, as_of: AsOf =
           count: Annotated[str | None, Query(alias="$count")] = None,
           skiptoken: Annotated[str | None, Query(alias="$skiptoken")] = None) -> Response:
     options = {k: v for k, v in request.query_params.items() if k.startswith("$")}
-    return _answer(request, dataset=dataset, action="query",
-                   plan_for=lambda access, spec: odata.plan(access, options, spec.primary_key))
+    return await _answer(request, dataset=dataset, action="query",
+                         plan_for=lambda access, spec, dialect: odata.plan(access, options,
+                                                                           spec.primary_key, dialect))
 
 
 @router.get("/datasets/{dataset}/key/{key}", summary="One record by its primary key")
-def by_key(request: Request, dataset: str, key: str, purpose: Purpose = None,
-           as_of: AsOf = None) -> Response:
-    def plan_for(access: grants.Access, spec: DatasetSpec) -> odata.Plan:
+async def by_key(request: Request, dataset: str, key: str, purpose: Purpose = None,
+                 as_of: AsOf = None) -> Response:
+    def plan_for(access: grants.Access, spec: DatasetSpec, dialect: str) -> odata.Plan:
         if len(spec.primary_key) != 1 or spec.primary_key[0] not in access.clear_columns:
             raise odata.ODataError("key", "this dataset's key is not granted in clear: look records up "
                                           "by a query, or persons by /persons/{personal_id}")
@@ -290,25 +316,26 @@ def by_key(request: Request, dataset: str, key: str, purpose: Purpose = None,
 
     spec = _specs(_settings(request).specs_dir).get(dataset)
     column = spec.primary_key[0] if spec else "?"
-    return _answer(request, dataset=dataset, action="lookup", plan_for=plan_for, single=True,
-                   extra_where=f"{quote_ident(column)} = ?" if spec else "FALSE",
-                   extra_params=(key,), query_text=f"key={column}")
+    return await _answer(request, dataset=dataset, action="lookup", plan_for=plan_for, single=True,
+                         extra_where=f"{quote_ident(column)} = ?" if spec else "FALSE",
+                         extra_params=(key,), query_text=f"key={column}")
 
 
 PERSON_DATASET = "person_linked"
 
 
 @router.get("/persons/{personal_id}", summary="A person's record across the registries (person_linked)")
-def person(request: Request, personal_id: str, purpose: Purpose = None, as_of: AsOf = None) -> Response:
-    def plan_for(access: grants.Access, spec: DatasetSpec) -> odata.Plan:
+async def person(request: Request, personal_id: str, purpose: Purpose = None,
+                 as_of: AsOf = None) -> Response:
+    def plan_for(access: grants.Access, spec: DatasetSpec, dialect: str) -> odata.Plan:
         if "personal_id" not in access.columns:
             raise odata.ODataError("personal_id", "the grant does not include the personal ID")
         return odata.Plan(select=list(access.columns), top=1)
 
     # the caller knows the full ID (the citizen gave it): matched exactly, kept out of the log
-    return _answer(request, dataset=PERSON_DATASET, action="person", plan_for=plan_for, single=True,
-                   extra_where='"personal_id" = ?', extra_params=(personal_id.strip(),),
-                   query_text="personal_id=<keyed>")
+    return await _answer(request, dataset=PERSON_DATASET, action="person", plan_for=plan_for,
+                         single=True, extra_where='"personal_id" = ?',
+                         extra_params=(personal_id.strip(),), query_text="personal_id=<keyed>")
 
 
 @router.get("/datasets/{dataset}/bulk", summary="Every row the client may read, streamed (NDJSON or CSV)")
@@ -339,7 +366,8 @@ def bulk(request: Request, dataset: str, purpose: Purpose = None, as_of: AsOf = 
 
     def body() -> Iterator[bytes]:
         digest, rows, people = hashlib.sha256(), 0, set()
-        for i, (names, batch) in enumerate(data.stream(spec, access, plan, snap, people.update)):
+        for i, (names, batch) in enumerate(data.stream(settings, spec, access, plan, snap,
+                                                        people.update)):
             if fmt == "ndjson":
                 chunk = b"".join(orjson.dumps(dict(zip(names, r, strict=True)), default=str) + b"\n"
                                  for r in batch)
@@ -353,10 +381,9 @@ def bulk(request: Request, dataset: str, purpose: Purpose = None, as_of: AsOf = 
             digest.update(chunk)
             rows += len(batch)
             yield chunk
-        with db.session(settings) as s:
-            audit.append(s, settings, actor=client_id, action="bulk", purpose=purpose, dataset=dataset,
-                         query=f"{plan.normalised}&format={fmt}", snapshot_id=snap.id, row_count=rows,
-                         response_sha256=digest.hexdigest(), personal_ids=people)
+        audit_writer.append(settings, actor=client_id, action="bulk", purpose=purpose, dataset=dataset,
+                            query=f"{plan.normalised}&format={fmt}", snapshot_id=snap.id, row_count=rows,
+                            response_sha256=digest.hexdigest(), personal_ids=people)
 
     media = "application/x-ndjson" if fmt == "ndjson" else "text/csv; charset=utf-8"
     return StreamingResponse(body(), media_type=media, headers={SNAPSHOT_HEADER: str(snap.id)})
@@ -367,14 +394,14 @@ def bulk(request: Request, dataset: str, purpose: Purpose = None, as_of: AsOf = 
 def who_accessed(request: Request, personal_id: str) -> Response:
     settings = _settings(request)
     client_id = _client_id(request)
+    client = _active_client(settings, client_id)
+    if "dpo" not in (client.roles or []):
+        audit_writer.append(settings, actor=client_id, action="audit.who_accessed.denied")
+        raise Problem(403, "not_dpo", "Only a data protection officer's client may ask this")
     with db.session(settings) as s:
-        client = _active_client(s, client_id)
-        if "dpo" not in (client.roles or []):
-            audit.append(s, settings, actor=client_id, action="audit.who_accessed.denied")
-            raise Problem(403, "not_dpo", "Only a data protection officer's client may ask this")
         found = audit.who_accessed(s, settings, personal_id)
-        audit.append(s, settings, actor=client_id, action="audit.who_accessed",
-                     personal_ids=[personal_id], row_count=len(found))
+    audit_writer.append(settings, actor=client_id, action="audit.who_accessed",
+                        personal_ids=[personal_id], row_count=len(found))
     response, _ = _json({"value": [{"entry": a.seq, "at": a.at, "client": a.client, "purpose": a.purpose,
                                     "dataset": a.dataset, "action": a.action} for a in found]})
     return response

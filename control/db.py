@@ -47,6 +47,7 @@ def _sqlite_pragmas(dbapi_con, _record) -> None:  # type: ignore[no-untyped-def]
     cur.execute("PRAGMA foreign_keys = ON")
     cur.execute("PRAGMA journal_mode = WAL")  # readers (the served app) never block a writer
     cur.execute("PRAGMA busy_timeout = 10000")
+    cur.execute("PRAGMA synchronous = NORMAL")  # WAL: a commit is durable at the checkpoint
     cur.close()
 
 

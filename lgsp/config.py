@@ -31,6 +31,9 @@ class Settings:
     control_uri: str | None = None
     """SQLAlchemy URI of the control database (catalogue, clients, grants, audit);
     default: SQLite file under home (LGSP_CONTROL_DB_URI for PostgreSQL)."""
+    api_store_uri: str | None = None
+    """PostgreSQL URI (LGSP_API_STORE_URI) whose `serving.<dataset>` tables the agency API's
+    lookups and pages answer from instead of its SQLite serving copies (api/pg_copy.py)."""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -43,6 +46,7 @@ class Settings:
             run_lock_wait=_seconds("LGSP_RUN_LOCK_WAIT", 0.0),
             run_lock_ttl=_seconds("LGSP_RUN_LOCK_TTL", 120.0),
             control_uri=os.environ.get("LGSP_CONTROL_DB_URI") or None,
+            api_store_uri=os.environ.get("LGSP_API_STORE_URI") or None,
         )
 
     @property

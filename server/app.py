@@ -1,6 +1,7 @@
 """The one ASGI application: open data (downloads, CKAN Action API, DCAT-AP), the agency API
 (api/, under /api/v1, with RFC 9457 problem details) and the portal's pages (portal/, static
-files under /portal-static).
+files under /portal-static); Prometheus metrics at /metrics (api/metrics.py); the load
+benchmark's baselines under /bench only with LGSP_BENCH_ENDPOINTS=1 (api/bench_routes.py).
 
 `create_app(settings)` builds it; `app` is the module-level instance production servers
 import (settings from the environment). The control database is migrated at startup.
@@ -15,9 +16,10 @@ from lgsp.config import Settings
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    from fastapi import Response
     from fastapi.staticfiles import StaticFiles
 
-    from api import problems
+    from api import bench_routes, metrics, problems
     from api.routes import router as api_router
     from opendata import ckan, dcat, downloads
     from portal import routes as portal_routes
@@ -31,6 +33,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus_metrics() -> Response:
+        body, media_type = metrics.exposition()
+        return Response(body, media_type=media_type)
+
+    app.add_middleware(metrics.Middleware)
+    if bench_routes.enabled():  # LGSP_BENCH_ENDPOINTS=1 only: load-benchmark baselines
+        app.include_router(bench_routes.router)
 
     app.include_router(downloads.router)
     app.include_router(ckan.router)

@@ -77,8 +77,16 @@ def sandboxed_connection(settings: Settings, as_of: datetime | None = None
                          ) -> duckdb.DuckDBPyConnection:
     """A locked-down connection whose default database holds the curated and quarantine
     views of the snapshot current now (or at `as_of`). Run user SQL through `run_query`."""
-    views = snapshot_views(settings, as_of)
-    con = duck.connect()
+    return locked_connection(settings, snapshot_views(settings, as_of))
+
+
+def locked_connection(settings: Settings, views: dict[str, list[str]], **connect: Any
+                      ) -> duckdb.DuckDBPyConnection:
+    """A locked-down connection whose default (read-only) database holds exactly `views`
+    (view name -> Parquet files) and can read only those files (also used by the agency
+    API, api/data.py, before it runs SQL derived from a request); `connect` goes to
+    warehouse.duck.connect (memory limit, threads)."""
+    con = duck.connect(**connect)
     try:
         for statement in _LOCKDOWN:
             con.execute(statement)

@@ -1,0 +1,60 @@
+"""Authentication and authorisation without a database session per request.
+
+- Verified access tokens are cached (token -> client id until the token's `exp`): the
+  Ed25519 signature is checked once per token and worker, not per request.
+- Clients with their grants are cached per worker, tagged with the control-plane version
+  (api/control_version.py) they were read at; each request reads the version once and
+  reloads the client when it moved. A revoke, rotate, grant, approve or refuse committed
+  before a request starts is seen by it: revocation is still immediate.
+- The access decision itself is not cached: api/grants.resolve runs on every request over
+  the cached client (pure Python, microseconds), so an expiry passes at its exact time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import jwt
+
+from api import control_version, tokens
+from api.models import ApiClient
+from control import db
+from lgsp.config import Settings
+
+MAX_TOKENS = 10_000
+_tokens: dict[str, tuple[str, float]] = {}
+_clients: dict[tuple[str, str], tuple[int, ApiClient | None]] = {}
+_lock = threading.Lock()
+
+
+def client_id(settings: Settings, token: str) -> str:
+    """The client a valid, unexpired token names (tokens.TokenError otherwise)."""
+    hit = _tokens.get(token)
+    now = time.time()
+    if hit is not None and hit[1] > now:
+        return hit[0]
+    sub = tokens.verify(settings, token)
+    claims: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
+    with _lock:
+        if len(_tokens) >= MAX_TOKENS:
+            _tokens.clear()
+        _tokens[token] = (sub, float(claims["exp"]))
+    return sub
+
+
+def client(settings: Settings, cid: str) -> ApiClient | None:
+    """The client as committed now, with its grants (None: no such client)."""
+    version = control_version.current(settings)
+    key = (settings.control_db_uri, cid)
+    hit = _clients.get(key)
+    if hit is not None and hit[0] == version:
+        return hit[1]
+    with db.session(settings) as s:
+        found = s.get(ApiClient, cid)
+        if found is not None:
+            _ = list(found.grants)  # loaded before the session closes (detached after)
+    with _lock:
+        _clients[key] = (version, found)
+    return found

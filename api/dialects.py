@@ -1,0 +1,81 @@
+"""The SQL dialects the agency API reads with: DuckDB (Parquet snapshots: `as_of`, bulk, the
+fallback while a serving copy is built), SQLite (the serving copy, api/serving.py) and
+PostgreSQL (the optional indexed copy, api/pg_copy.py, LGSP_API_STORE_URI).
+
+Only what differs is here: masks, the string functions of `$filter`, the stable hash that
+orders rows when the key is hidden, and the placeholder style. The decisions (which column,
+which mask, which rows) stay in api/grants.resolve; this module only spells them.
+SQL text never carries user text: every value is a `?` parameter, turned into `%s` for
+psycopg (the SQL text has no other `?` or `%`: identifiers come from the specs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from warehouse.duck import quote_ident
+
+DUCKDB, SQLITE, POSTGRES = "duckdb", "sqlite", "postgres"
+DIALECTS = (DUCKDB, SQLITE, POSTGRES)
+
+
+@dataclass(frozen=True)
+class Dialect:
+    name: str
+
+    def params(self, sql: str) -> str:
+        """The SQL text in this engine's placeholder style."""
+        return sql.replace("?", "%s") if self.name == POSTGRES else sql
+
+    def text(self, column_sql: str) -> str:
+        return f"CAST({column_sql} AS {'TEXT' if self.name == SQLITE else 'VARCHAR'})"
+
+    def mask(self, column: str, mask: str | None) -> str:
+        """The expression showing `column` under `mask`, aliased to the column's name."""
+        q = quote_ident(column)
+        if mask is None:
+            return q
+        if mask == "last4":
+            last4 = (f"substr({self.text(q)}, -4)" if self.name == SQLITE
+                     else f"right({self.text(q)}, 4)")
+            return f"CASE WHEN {q} IS NULL THEN NULL ELSE '********' || {last4} END AS {q}"
+        if mask == "year":
+            if self.name == DUCKDB:
+                return f"CAST(year({q}) AS VARCHAR) AS {q}"
+            if self.name == SQLITE:  # dates and timestamps are ISO 8601 text in the copy
+                return f"CAST(CAST(substr({q}, 1, 4) AS INTEGER) AS TEXT) AS {q}"
+            return f"CAST(CAST(EXTRACT(YEAR FROM {q}) AS INTEGER) AS VARCHAR) AS {q}"
+        raise ValueError(f"unknown mask {mask!r}")
+
+    def string_test(self, func: str, column_sql: str) -> tuple[str, int]:
+        """`$filter` contains/startswith/endswith on a column against one value: (SQL with
+        `?` placeholders, how many times the value is passed)."""
+        c = self.text(column_sql)
+        if self.name == DUCKDB:
+            return {"contains": f"contains({c}, ?)", "startswith": f"starts_with({c}, ?)",
+                    "endswith": f"ends_with({c}, ?)"}[func], 1
+        if func == "contains":
+            return (f"instr({c}, ?) > 0" if self.name == SQLITE else f"strpos({c}, ?) > 0"), 1
+        if func == "startswith":
+            return f"substr({c}, 1, length(?)) = ?", 2
+        if self.name == SQLITE:
+            return f"(length(?) = 0 OR substr({c}, -length(?)) = ?)", 3
+        return f"right({c}, length(?)) = ?", 2
+
+    def hash(self, columns: list[str]) -> str:
+        """A stable but meaningless order over the key (a hidden key must not leak its order)."""
+        cols = ", ".join(map(quote_ident, columns))
+        if self.name == DUCKDB:
+            return f"hash({cols})"
+        if self.name == SQLITE:
+            return f"lgsp_hash({cols})"  # registered on each serving-copy connection
+        return f"md5(concat_ws('|', {cols}))"
+
+
+def get(name: str) -> Dialect:
+    if name not in DIALECTS:
+        raise ValueError(f"unknown SQL dialect {name!r} (known: {', '.join(DIALECTS)})")
+    return _BY_NAME[name]
+
+
+_BY_NAME = {n: Dialect(n) for n in DIALECTS}
