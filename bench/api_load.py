@@ -46,7 +46,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -237,7 +237,8 @@ class Server:
     url: str
     proc: subprocess.Popen[str]
     rss: _RssSampler
-    notes: list[str] = field(default_factory=list)
+    how: str = ""
+    """How it was started (the table's caption)."""
 
 
 @contextmanager
@@ -366,7 +367,7 @@ def measure(server: Server, variants: list[Variant], client: tuple[str, str], fi
     rows = []
     for v in variants:
         row: dict[str, Any] = {"variant": v.name, "server": server.name, "shape": v.shape,
-                               "auth_audit": v.auth, "path": v.path, "seconds": seconds,
+                               "auth_audit": v.auth, "path": v.path, "seconds": seconds, "warmup": warmup,
                                "threads": THREADS, "connections": CONNECTIONS}
         env = {"LGSP_WRK_KEYS": str(keys_file), "LGSP_WRK_VALUES": str(values_file)}
         headers: dict[str, str] = {}
@@ -386,9 +387,8 @@ def measure(server: Server, variants: list[Variant], client: tuple[str, str], fi
             wrk(server.url, v.path, warmup, env)
         server.rss.reset()
         result = wrk(server.url, v.path, seconds, env)
-        note = "; ".join([*server.notes, *([row["note"]] if "note" in row else [])])
-        rows.append({**row, "available": True, **result, "peak_rss_mb": server.rss.peak_mb,
-                     "note": note})
+        rows.append({"note": "", **row, "available": True, **result,
+                     "peak_rss_mb": server.rss.peak_mb, "server_how": server.how})
     return rows
 
 
@@ -445,6 +445,7 @@ def run(size: int = 1_200_000, seconds: int = 30, warmup: int = 5,
                 Variant(CEILING, "constant", "/bench/constant", fallback="/healthz")]
         cmd, env, port = _lgsp(home, {})
         with serve("lgsp", cmd, env, port, "/healthz") as server:
+            server.how = "lgsp serve --workers 2 (granian), serving copy of the current snapshot"
             rows += measure(server, ours, client, files, seconds, warmup)
 
         pg_variants = [Variant(f"{PG}: key lookup", "lookup", LOOKUP, auth=True),
@@ -461,14 +462,18 @@ def run(size: int = 1_200_000, seconds: int = 30, warmup: int = 5,
                 log(f"PostgreSQL copy: {copied:,} rows in {time.perf_counter() - t:.0f} s")
                 cmd, env, port = _lgsp(home, {"LGSP_API_STORE_URI": uri})
                 with serve("lgsp+pg", cmd, env, port, "/healthz") as server:
+                    server.how = "lgsp serve --workers 2 (granian), LGSP_API_STORE_URI: PostgreSQL copy"
                     rows += measure(server, pg_variants, client, files, seconds, warmup)
 
         port = free_port()
         cmd = [sys.executable, "-m", "datasette", "serve", "-i", str(db_file), "--host", "127.0.0.1",
                "--port", str(port), "--setting", "suggest_facets", "off"]
         table = f"/{DATASET}/{DATASET}"
+        from importlib.metadata import version
+
         with serve("datasette", cmd, dict(os.environ), port, f"/{DATASET}.json") as server:
-            server.notes.append("datasette serve -i (immutable), suggest_facets off")
+            server.how = (f"Datasette {version('datasette')}: datasette serve -i (immutable), "
+                          "--setting suggest_facets off, one process")
             rows += measure(server, [
                 Variant(f"{DATASETTE}: key lookup", "lookup", f"{table}/{{key}}.json"),
                 Variant(f"{DATASETTE}: filtered page", "page",
@@ -486,9 +491,13 @@ def results_table(rows: list[dict[str, Any]]) -> Any:
     from rich.table import Table
 
     n = rows[0]["rows"] if rows else 0
+    timed = next((r for r in rows if r.get("available")), {"seconds": 0, "warmup": 0})
     table = Table("variant", "req/s", "p50 ms", "p99 ms", "requests", "non-2xx", "socket err",
                   "server peak MB",
-                  title=f"Agency API under wrk (-t{THREADS} -c{CONNECTIONS}), population, {n:,} rows")
+                  title=f"Agency API under wrk -t{THREADS} -c{CONNECTIONS} ({timed['seconds']} s after "
+                        f"{timed['warmup']} s warm-up), population, {n:,} rows")
+    hows = dict.fromkeys(r["server_how"] for r in rows if r.get("server_how"))
+    table.caption = " | ".join(hows)
     for r in rows:
         if not r.get("available"):
             table.add_row(r["variant"], "-", "-", "-", "-", "-", "-", "-", style="yellow")
