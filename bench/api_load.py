@@ -237,6 +237,7 @@ class Server:
     url: str
     proc: subprocess.Popen[str]
     rss: _RssSampler
+    startup_s: float = 0.0
     how: str = ""
     """How it was started (the table's caption)."""
 
@@ -249,10 +250,11 @@ def serve(name: str, cmd: list[str], env: dict[str, str], port: int, probe: str)
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
                                 start_new_session=True)
         rss: _RssSampler | None = None
+        started = time.perf_counter()
         try:
             _wait(name, proc, log, f"http://127.0.0.1:{port}{probe}")
             rss = _RssSampler(proc.pid)
-            yield Server(name, f"http://127.0.0.1:{port}", proc, rss)
+            yield Server(name, f"http://127.0.0.1:{port}", proc, rss, time.perf_counter() - started)
         finally:
             if rss:
                 rss.stop()
@@ -446,6 +448,7 @@ def run(size: int = 1_200_000, seconds: int = 30, warmup: int = 5,
         cmd, env, port = _lgsp(home, {})
         with serve("lgsp", cmd, env, port, "/healthz") as server:
             server.how = "lgsp serve --workers 2 (granian), serving copy of the current snapshot"
+            log(f"{server.name} answering after {server.startup_s:.0f} s")
             rows += measure(server, ours, client, files, seconds, warmup)
 
         pg_variants = [Variant(f"{PG}: key lookup", "lookup", LOOKUP, auth=True),
@@ -463,6 +466,7 @@ def run(size: int = 1_200_000, seconds: int = 30, warmup: int = 5,
                 cmd, env, port = _lgsp(home, {"LGSP_API_STORE_URI": uri})
                 with serve("lgsp+pg", cmd, env, port, "/healthz") as server:
                     server.how = "lgsp serve --workers 2 (granian), LGSP_API_STORE_URI: PostgreSQL copy"
+                    log(f"{server.name} answering after {server.startup_s:.0f} s")
                     rows += measure(server, pg_variants, client, files, seconds, warmup)
 
         port = free_port()
@@ -474,11 +478,13 @@ def run(size: int = 1_200_000, seconds: int = 30, warmup: int = 5,
         with serve("datasette", cmd, dict(os.environ), port, f"/{DATASET}.json") as server:
             server.how = (f"Datasette {version('datasette')}: datasette serve -i (immutable), "
                           "--setting suggest_facets off, one process")
+            log(f"{server.name} answering after {server.startup_s:.0f} s")
             rows += measure(server, [
                 Variant(f"{DATASETTE}: key lookup", "lookup", f"{table}/{{key}}.json"),
                 Variant(f"{DATASETTE}: filtered page", "page",
                         f"{table}.json?{FILTER_COLUMN}={{value}}&_size={PAGE_TOP}&_nocount=1&_nofacet=1"),
             ], client, files, seconds, warmup)
+    log(f"whole run: {time.perf_counter() - t0:.0f} s")
     for r in rows:
         r["size"] = size
         r["rows"] = sqlite_rows
