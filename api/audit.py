@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from api import control_version
@@ -125,6 +125,15 @@ def _chain_lock(settings: Settings) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+_HEAD = select(ApiAuditHead.seq, ApiAuditHead.entry_hash).where(ApiAuditHead.id == 1)
+_HEAD_FOR_UPDATE = _HEAD.with_for_update()
+_INSERT_ENTRIES = insert(ApiAuditEntry.__table__)
+_INSERT_SUBJECTS = insert(ApiAuditSubject.__table__)
+_SET_HEAD = (update(ApiAuditHead.__table__).where(ApiAuditHead.__table__.c.id == 1)
+             .values(seq=bindparam("new_seq"), entry_hash=bindparam("new_hash")))
+"""Statements built once (Core compiles each once and caches it)."""
+
+
 def append_many(settings: Settings, entries: list[dict[str, Any]]) -> list[int]:
     """Append request entries (keyword arguments of `append`) at the chain's end in one
     transaction; their sequence numbers, in order."""
@@ -138,12 +147,10 @@ def append_many(settings: Settings, entries: list[dict[str, Any]]) -> list[int]:
             if sqlite:
                 con = con.execution_options(isolation_level="AUTOCOMMIT")
                 con.exec_driver_sql("BEGIN IMMEDIATE")
-                head = con.execute(select(ApiAuditHead.seq, ApiAuditHead.entry_hash)
-                                   .where(ApiAuditHead.id == 1)).one_or_none()
+                head = con.execute(_HEAD).one_or_none()
             else:
                 con.begin()
-                head = con.execute(select(ApiAuditHead.seq, ApiAuditHead.entry_hash)
-                                   .where(ApiAuditHead.id == 1).with_for_update()).one_or_none()
+                head = con.execute(_HEAD_FOR_UPDATE).one_or_none()
             if head is None:
                 raise RuntimeError("api_audit_head row is missing: the audit log was tampered with")
             seq, prev = head.seq, head.entry_hash
@@ -156,13 +163,12 @@ def append_many(settings: Settings, entries: list[dict[str, Any]]) -> list[int]:
                 subjects += [{"seq": seq, "subject": h} for h in fields["subjects"]]
                 if seq % CHECKPOINT_EVERY == 0:
                     checkpoints.append(_signed(settings, seq, prev))
-            con.execute(insert(ApiAuditEntry.__table__), rows)
+            con.execute(_INSERT_ENTRIES, rows)
             if subjects:
-                con.execute(insert(ApiAuditSubject.__table__), subjects)
+                con.execute(_INSERT_SUBJECTS, subjects)
             if checkpoints:
                 con.execute(insert(ApiAuditCheckpoint.__table__), checkpoints)
-            con.execute(update(ApiAuditHead).where(ApiAuditHead.id == 1)
-                        .values(seq=seq, entry_hash=prev))
+            con.execute(_SET_HEAD, {"new_seq": seq, "new_hash": prev})
             if sqlite:
                 con.exec_driver_sql("COMMIT")
             else:

@@ -202,11 +202,13 @@ class Result:
 
 def _order(spec: DatasetSpec, access: Access, plan: Plan, dialect: dialects.Dialect) -> tuple[str, bool]:
     """ORDER BY text and whether keyset paging applies (key order on clear key columns)."""
-    if plan.order:
+    clear_key = all(k in access.clear_columns for k in spec.primary_key)
+    key_order = ", ".join(duck.quote_ident(k) for k in spec.primary_key)
+    if plan.order:  # ties by the key when it is clear (the same order in every engine)
         terms = [f"{duck.quote_ident(c)} {'DESC' if d else 'ASC'} NULLS LAST" for c, d in plan.order]
-        return ", ".join(terms + [dialect.hash(spec.primary_key)]), False
-    if all(k in access.clear_columns for k in spec.primary_key):
-        return ", ".join(duck.quote_ident(k) for k in spec.primary_key), True
+        return ", ".join(terms + [key_order if clear_key else dialect.hash(spec.primary_key)]), False
+    if clear_key:
+        return key_order, True
     # a hidden key must not leak its order: a stable but meaningless one instead
     return dialect.hash(spec.primary_key), False
 

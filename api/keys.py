@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from functools import lru_cache
 from pathlib import Path
 
 from lgsp.config import Settings
@@ -32,5 +33,10 @@ def _read_or_create(path: Path, make: bytes) -> bytes:
 
 
 def audit_hmac_key(settings: Settings) -> bytes:
-    """The key of the audit log's personal-ID hashes (32 random bytes)."""
-    return _read_or_create(keys_dir(settings) / "audit_hmac.key", secrets.token_bytes(32))
+    """The key of the audit log's personal-ID hashes (32 random bytes), read once per process."""
+    return _hmac_key(keys_dir(settings) / "audit_hmac.key")
+
+
+@lru_cache(maxsize=8)
+def _hmac_key(path: Path) -> bytes:
+    return _read_or_create(path, secrets.token_bytes(32))

@@ -1,0 +1,184 @@
+"""The agency API's serving copy, caches, metrics and audit under concurrency, over real HTTP
+(`lgsp serve`, 2 granian workers, tests/api/live.py): answers from the SQLite serving copy
+equal those from DuckDB over the snapshot's Parquet (the `as_of` path) on every shape with
+scope and masks; a new publish is answered with its own snapshot id at once and from its
+own serving copy once built; revocation still takes effect at once with clients cached;
+the audit chain stays valid after concurrent requests to both workers; /metrics counts
+requests by route; the benchmark-only endpoints are absent by default."""
+
+from __future__ import annotations
+
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import requests
+from sqlalchemy import func, select
+
+from api import audit, clients, grants, serving
+from api.models import ApiAuditEntry
+from control import db
+from tests.api.conftest import ACTOR
+from tests.api.live import DATASET, Api, people
+from warehouse import iceberg
+
+FUTURE = "2999-01-01T00:00:00+00:00"  # as_of: the same snapshot, read by DuckDB over Parquet
+
+
+def _bearer(api: Api, role: str = "commune") -> dict[str, str]:
+    return {"Authorization": f"Bearer {api.token(role)}"}
+
+
+def _both(api: Api, path: str, headers: dict[str, str], **params: str
+          ) -> tuple[requests.Response, requests.Response]:
+    params = {"purpose": "inspection", **params}
+    served = requests.get(f"{api.url}{path}", params=params, headers=headers, timeout=30)
+    parquet = requests.get(f"{api.url}{path}", params={**params, "as_of": FUTURE}, headers=headers,
+                           timeout=30)
+    return served, parquet
+
+
+def test_serving_copy_answers_as_parquet_does_on_every_shape(api: Api) -> None:
+    headers = _bearer(api)
+    key = sorted(api.expected)[3]
+    served, parquet = _both(api, f"/api/v1/datasets/{DATASET}/key/{key}", headers)
+    assert served.status_code == parquet.status_code == 200, served.text
+    assert served.json() == parquet.json() and served.json()["owner_personal_id"].startswith("********")
+    snap = served.headers["LGSP-Snapshot-Id"]
+    assert snap == parquet.headers["LGSP-Snapshot-Id"]
+    assert serving.copy_path(api.settings, DATASET, int(snap)).exists()
+    commune = api.communes[0]
+    for params in ({"$filter": f"commune_code eq '{commune}'", "$orderby": "name desc", "$count": "true"},
+                   {"$filter": "contains(name, 'a') or endswith(name, 'n')", "$count": "true",
+                    "$top": "7", "$skip": "2"},
+                   {"$filter": "startswith(enterprise_code, '0')", "$select": "name,owner_personal_id"},
+                   {"$orderby": "commune_code", "$top": "1000", "$count": "true"},
+                   {"$filter": "commune_code eq '99999'", "$count": "true"}):
+        served, parquet = _both(api, f"/api/v1/datasets/{DATASET}", headers, **params)
+        assert served.status_code == parquet.status_code == 200, (params, served.text)
+        a, b = served.json(), parquet.json()
+        assert a["value"] == b["value"] and a.get("@odata.count") == b.get("@odata.count"), params
+        assert all(v.get("owner_personal_id", "********").startswith("********") for v in a["value"])
+    # key lookups out of scope: 404 on both paths
+    outside = requests.get(f"{api.url}/api/v1/datasets/{DATASET}?purpose=inspection"
+                           "&$filter=commune_code eq '00000'", headers=headers).json()["value"]
+    assert outside == []
+    resident = next(p for p in people(api.communes) if p["residence_commune_code"] == api.communes[0])
+    stranger = next(p for p in people(api.communes) if p["residence_commune_code"] == "99999")
+    served, parquet = _both(api, f"/api/v1/persons/{resident['personal_id']}", headers)
+    assert served.status_code == 200 and served.json() == parquet.json()
+    assert served.json()["personal_id"] == "********" + resident["personal_id"][-4:]
+    served, parquet = _both(api, f"/api/v1/persons/{stranger['personal_id']}", headers)
+    assert served.status_code == parquet.status_code == 404
+
+
+def test_a_new_publish_is_answered_with_its_snapshot(api: Api) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = people(api.communes)
+    table = pa.Table.from_pylist(rows, schema=pa.schema([(k, pa.string()) for k in rows[0]]))
+    path = api.settings.warehouse_dir / "test-person_linked-again.parquet"
+    pq.write_table(table, path)
+    ice = iceberg.load_catalog(api.settings).load_table((iceberg.CURATED, "person_linked"))
+    ice = iceberg.replace_files(ice, lambda _p: True, [str(path)], {})
+    new = ice.current_snapshot().snapshot_id
+    headers = _bearer(api)
+    resident = next(p for p in rows if p["residence_commune_code"] == api.communes[1])
+    url = f"{api.url}/api/v1/persons/{resident['personal_id']}?purpose=inspection"
+    seen: set[str] = set()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # both workers: the snapshot cache lasts 1 s
+        answers = [requests.get(url, headers=headers) for _ in range(4)]
+        assert all(r.status_code == 200 for r in answers)
+        seen = {r.headers["LGSP-Snapshot-Id"] for r in answers}
+        if seen == {str(new)} and serving.copy_path(api.settings, "person_linked", new).exists():
+            break
+        time.sleep(0.3)
+    assert seen == {str(new)}
+    assert serving.copy_path(api.settings, "person_linked", new).exists()  # built in the background
+    r = requests.get(url, headers=headers)
+    assert r.headers["LGSP-Snapshot-Id"] == str(new)
+    assert r.json()["full_name"] == resident["full_name"]
+
+
+def test_revocation_is_immediate_with_clients_cached(api: Api) -> None:
+    later = datetime.now(UTC) + timedelta(days=3)
+    with db.session(api.settings) as s:
+        issued = clients.register(s, api.settings, name="cached", agency="UBND", communes=api.communes,
+                                  rate_per_minute=10**6, actor=ACTOR)
+        g = grants.grant(s, api.settings, client_id=issued.client_id, dataset=DATASET,
+                         columns=["enterprise_code", "name"], purposes=["inspection"],
+                         legal_basis="Law on Enterprises 2020", expires_at=later, actor=ACTOR)
+    api.secrets["cached"] = (issued.client_id, issued.secret)
+    headers = _bearer(api, "cached")
+    key = sorted(api.expected)[0]
+    url = f"{api.url}/api/v1/datasets/{DATASET}/key/{key}?purpose=inspection"
+    assert all(requests.get(url, headers=headers).status_code == 200 for _ in range(6))  # both workers
+    with db.session(api.settings) as s:
+        grants.revoke(s, api.settings, g.id, actor=ACTOR)
+    assert [requests.get(url, headers=headers).status_code for _ in range(6)] == [403] * 6
+    with db.session(api.settings) as s:
+        grants.grant(s, api.settings, client_id=issued.client_id, dataset=DATASET, columns=["name"],
+                     purposes=["inspection"], legal_basis="Law on Enterprises 2020", expires_at=later,
+                     actor=ACTOR)
+    r = requests.get(f"{api.url}/api/v1/datasets/{DATASET}?purpose=inspection&$top=1", headers=headers)
+    assert r.status_code == 200 and list(r.json()["value"][0]) == ["name"]  # the new grant, at once
+    with db.session(api.settings) as s:
+        clients.revoke(s, api.settings, issued.client_id, actor=ACTOR)
+    assert [requests.get(url, headers=headers).status_code for _ in range(6)] == [401] * 6
+
+
+def test_audit_chain_holds_after_concurrent_requests_to_both_workers(api: Api) -> None:
+    headers = _bearer(api)
+    keys = sorted(api.expected)[:20]
+    with db.session(api.settings) as s:
+        before = s.scalar(select(func.count()).select_from(ApiAuditEntry))
+
+    def one(i: int) -> int:
+        return requests.get(f"{api.url}/api/v1/datasets/{DATASET}/key/{keys[i % len(keys)]}",
+                            params={"purpose": "inspection"}, headers=headers, timeout=60).status_code
+
+    with ThreadPoolExecutor(16) as pool:
+        codes = list(pool.map(one, range(400)))
+    assert codes == [200] * 400
+    with db.session(api.settings) as s:
+        after = s.scalar(select(func.count()).select_from(ApiAuditEntry))
+        assert after - before == 400  # one entry per request, each committed before its answer
+        assert audit.verify(s, api.settings) == []
+        hashes = set(s.scalars(select(ApiAuditEntry.response_sha256).where(ApiAuditEntry.seq > before)))
+        assert len(hashes) == len(keys)  # the body of each answer, per key
+    metrics = requests.get(f"{api.url}/metrics").text
+    batches = re.search(r"^lgsp_audit_batch_size_count (\S+)$", metrics, re.M)
+    assert batches and float(batches.group(1)) >= 1
+
+
+def test_metrics_count_requests_by_route_and_status(api: Api) -> None:
+    headers = _bearer(api)
+    key = sorted(api.expected)[1]
+    for _ in range(3):
+        assert requests.get(f"{api.url}/api/v1/datasets/{DATASET}/key/{key}?purpose=inspection",
+                            headers=headers).status_code == 200
+    assert requests.get(f"{api.url}/api/v1/datasets/{DATASET}/key/{key}").status_code == 401
+    r = requests.get(f"{api.url}/metrics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+
+    def count(status: str) -> float:
+        total = 0.0
+        for labels, value in re.findall(r"^lgsp_http_requests_total\{(.*)\} (\S+)$", r.text, re.M):
+            found = dict(re.findall(r'(\w+)="([^"]*)"', labels))
+            if found == {"route": "/api/v1/datasets/{dataset}/key/{key}", "method": "GET", "status": status}:
+                total += float(value)
+        return total
+
+    assert count("200") >= 3 and count("401") >= 1
+    assert 'lgsp_http_request_duration_seconds_bucket{le="0.02",' in r.text or \
+        re.search(r'lgsp_http_request_duration_seconds_bucket\{.*le="0.02"', r.text)
+    assert key not in r.text  # labels carry the route template, never a value from the path
+
+
+@pytest.mark.parametrize("path", ["/bench/constant", f"/bench/lookup/{DATASET}/x"])
+def test_bench_endpoints_absent_by_default(api: Api, path: str) -> None:
+    assert requests.get(f"{api.url}{path}").status_code == 404
