@@ -25,6 +25,7 @@ import hashlib
 import hmac
 import json
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -107,84 +108,160 @@ def _new_fields(settings: Settings, prev_hash: str, *, actor: str, action: str,
     }
 
 
+_lock_files: dict[str, Any] = {}
+
+
 @contextmanager
 def _chain_lock(settings: Settings) -> Iterator[None]:
     """Across worker processes: an exclusive flock beside a SQLite control database (a
-    no-op on PostgreSQL, where the head's row lock does it)."""
+    no-op on PostgreSQL, where the head's row lock does it). Held with WRITE_LOCK, so one
+    open lock file per process serves every thread."""
     path = control_version._sqlite_path(settings.control_db_uri)
     if path is None:
         yield
         return
     import fcntl
 
-    with open(f"{path}.audit-lock", "a+b") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    fh = _lock_files.get(path)
+    if fh is None:
+        fh = _lock_files[path] = open(f"{path}.audit-lock", "a+b")  # noqa: SIM115 - kept open
+    fcntl.flock(fh, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 _HEAD = select(ApiAuditHead.seq, ApiAuditHead.entry_hash).where(ApiAuditHead.id == 1)
 _HEAD_FOR_UPDATE = _HEAD.with_for_update()
 _INSERT_ENTRIES = insert(ApiAuditEntry.__table__)
 _INSERT_SUBJECTS = insert(ApiAuditSubject.__table__)
+_INSERT_CHECKPOINTS = insert(ApiAuditCheckpoint.__table__)
 _SET_HEAD = (update(ApiAuditHead.__table__).where(ApiAuditHead.__table__.c.id == 1)
              .values(seq=bindparam("new_seq"), entry_hash=bindparam("new_hash")))
 """Statements built once (Core compiles each once and caches it)."""
 
 
+_compiled: dict[tuple[int, str], tuple[str, tuple[str, ...] | None]] = {}
+
+
+def _sql(statement: Any, dialect: Any) -> tuple[str, tuple[str, ...] | None]:
+    """A Core statement compiled once per dialect: its SQL and its positional parameter order."""
+    key = (id(statement), dialect.name)
+    found = _compiled.get(key)
+    if found is None:
+        compiled = statement.compile(dialect=dialect)
+        found = (str(compiled), tuple(compiled.positiontup) if compiled.positional else None)
+        _compiled[key] = found
+    return found
+
+
+def _dbapi_params(order: tuple[str, ...] | None, rows: list[dict[str, Any]]) -> Any:
+    rows = [{k: json.dumps(v) if k in ("subjects", "details") else v for k, v in r.items()} for r in rows]
+    return [tuple(r[k] for k in order) for r in rows] if order is not None else rows
+
+
+_sqlite_writers = threading.local()
+
+
+def _sqlite_writer(path: str) -> Any:
+    """The calling thread's own write connection to a SQLite control database (kept open:
+    a pool checkout and SQLAlchemy's per-statement bookkeeping cost more than the insert)."""
+    import sqlite3
+
+    cons: dict[str, Any] = getattr(_sqlite_writers, "cons", None) or {}
+    _sqlite_writers.cons = cons
+    con = cons.get(path)
+    if con is None:
+        con = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        for pragma in ("foreign_keys = ON", "journal_mode = WAL", "busy_timeout = 10000",
+                       "synchronous = NORMAL", "wal_autocheckpoint = 0"):
+            con.execute(f"PRAGMA {pragma}")
+        cons[path] = con
+        threading.Thread(target=_checkpointer, args=(path,), name="audit-wal-checkpoint",
+                         daemon=True).start()
+    return con
+
+
+CHECKPOINT_WAL_EVERY_S = 0.5
+
+
+def _checkpointer(path: str) -> None:
+    """Copy the WAL into the database file from a thread of its own (PASSIVE: never waits
+    for, nor blocks, a writer or a reader): with SQLite's automatic checkpoint the commit
+    that crosses 1,000 WAL pages did it, and every request waiting on that commit (in both
+    workers) waited tens of milliseconds more."""
+    import sqlite3
+
+    con = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    con.execute("PRAGMA busy_timeout = 0")
+    while True:
+        time.sleep(CHECKPOINT_WAL_EVERY_S)
+        try:
+            con.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error:  # busy or locked: the next round does it
+            continue
+
+
+def _chain_rows(settings: Settings, seq: int, prev: str, entries: list[dict[str, Any]]
+                ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    rows, subjects, checkpoints = [], [], []
+    for e in entries:
+        seq += 1
+        fields = _new_fields(settings, prev, **e)
+        prev = entry_hash(fields)
+        rows.append({"seq": seq, "entry_hash": prev, **fields})
+        subjects += [{"seq": seq, "subject": h} for h in fields["subjects"]]
+        if seq % CHECKPOINT_EVERY == 0:
+            checkpoints.append(_signed(settings, seq, prev))
+    return rows, subjects, checkpoints
+
+
 def append_many(settings: Settings, entries: list[dict[str, Any]]) -> list[int]:
     """Append request entries (keyword arguments of `append`) at the chain's end in one
-    transaction; their sequence numbers, in order."""
+    transaction; their sequence numbers, in order. The statements are SQLAlchemy Core
+    (compiled once per dialect); on SQLite they run as DBAPI executemany on the writer
+    thread's own connection inside BEGIN IMMEDIATE, on PostgreSQL through a pooled
+    connection with the head row locked FOR UPDATE."""
     from control import db
 
     eng = db.engine(settings)
-    sqlite = eng.dialect.name == "sqlite"
+    path = control_version._sqlite_path(settings.control_db_uri)
     with WRITE_LOCK, _chain_lock(settings):
-        con = eng.connect()
-        try:
-            if sqlite:
-                con = con.execution_options(isolation_level="AUTOCOMMIT")
-                con.exec_driver_sql("BEGIN IMMEDIATE")
-                head = con.execute(_HEAD).one_or_none()
-            else:
-                con.begin()
-                head = con.execute(_HEAD_FOR_UPDATE).one_or_none()
+        if path is not None:
+            con = _sqlite_writer(path)
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                head = con.execute(_sql(_HEAD, eng.dialect)[0], (1,)).fetchone()
+                if head is None:
+                    raise RuntimeError("api_audit_head row is missing: the audit log was tampered with")
+                rows, subjects, checkpoints = _chain_rows(settings, head[0], head[1], entries)
+                for statement, items in ((_INSERT_ENTRIES, rows), (_INSERT_SUBJECTS, subjects),
+                                         (_INSERT_CHECKPOINTS, checkpoints)):
+                    if items:
+                        sql, order = _sql(statement, eng.dialect)
+                        con.executemany(sql, _dbapi_params(order, items))
+                sql, order = _sql(_SET_HEAD, eng.dialect)
+                con.execute(sql, _dbapi_params(order, [{"new_seq": rows[-1]["seq"],
+                                                        "new_hash": rows[-1]["entry_hash"], "id_1": 1}])[0])
+                con.execute("COMMIT")
+            except BaseException:
+                if con.in_transaction:
+                    con.execute("ROLLBACK")
+                raise
+            return [r["seq"] for r in rows]
+        with eng.begin() as pg:
+            head = pg.execute(_HEAD_FOR_UPDATE).one_or_none()
             if head is None:
                 raise RuntimeError("api_audit_head row is missing: the audit log was tampered with")
-            seq, prev = head.seq, head.entry_hash
-            rows, subjects, checkpoints = [], [], []
-            for e in entries:
-                seq += 1
-                fields = _new_fields(settings, prev, **e)
-                prev = entry_hash(fields)
-                rows.append({"seq": seq, "entry_hash": prev, **fields})
-                subjects += [{"seq": seq, "subject": h} for h in fields["subjects"]]
-                if seq % CHECKPOINT_EVERY == 0:
-                    checkpoints.append(_signed(settings, seq, prev))
-            con.execute(_INSERT_ENTRIES, rows)
+            rows, subjects, checkpoints = _chain_rows(settings, head.seq, head.entry_hash, entries)
+            pg.execute(_INSERT_ENTRIES, rows)
             if subjects:
-                con.execute(_INSERT_SUBJECTS, subjects)
+                pg.execute(_INSERT_SUBJECTS, subjects)
             if checkpoints:
-                con.execute(insert(ApiAuditCheckpoint.__table__), checkpoints)
-            con.execute(_SET_HEAD, {"new_seq": seq, "new_hash": prev})
-            if sqlite:
-                con.exec_driver_sql("COMMIT")
-            else:
-                con.commit()
-        except BaseException:
-            if sqlite:
-                try:
-                    con.exec_driver_sql("ROLLBACK")
-                except Exception:  # noqa: BLE001 - nothing begun, or already rolled back
-                    pass
-            else:
-                con.rollback()
-            raise
-        finally:
-            con.close()
-    return [r["seq"] for r in rows]
+                pg.execute(_INSERT_CHECKPOINTS, checkpoints)
+            pg.execute(_SET_HEAD, {"new_seq": rows[-1]["seq"], "new_hash": rows[-1]["entry_hash"]})
+        return [r["seq"] for r in rows]
 
 
 def _signed(settings: Settings, seq: int, entry_hash_: str) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
+import time
 from concurrent.futures import Future
 from typing import Any
 
@@ -20,19 +21,27 @@ from api import audit, metrics
 from lgsp.config import Settings
 
 MAX_BATCH = 512
+GROUP_WINDOW_S = 0.001
+"""How long the writer waits after the first entry for others to share its commit, when
+the previous batch had company (under load): +1 ms at most, for batches several times
+larger (a commit costs the writer ~0.4 ms of CPU however few entries it carries)."""
 _queue: queue.Queue[tuple[Settings, dict[str, Any], Future[None]]] = queue.Queue()
 _started = False
 _start_lock = threading.Lock()
 
 
 def _run() -> None:
+    busy = False
     while True:
         batch = [_queue.get()]
+        deadline = time.monotonic() + (GROUP_WINDOW_S if busy else 0.0)
         while len(batch) < MAX_BATCH:
             try:
-                batch.append(_queue.get_nowait())
+                wait = deadline - time.monotonic()
+                batch.append(_queue.get(timeout=wait) if wait > 0 else _queue.get_nowait())
             except queue.Empty:
                 break
+        busy = len(batch) > 1
         by_settings: dict[Settings, list[tuple[dict[str, Any], Future[None]]]] = {}
         for settings, fields, fut in batch:
             by_settings.setdefault(settings, []).append((fields, fut))

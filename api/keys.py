@@ -32,11 +32,7 @@ def _read_or_create(path: Path, make: bytes) -> bytes:
     return make
 
 
+@lru_cache(maxsize=8)
 def audit_hmac_key(settings: Settings) -> bytes:
     """The key of the audit log's personal-ID hashes (32 random bytes), read once per process."""
-    return _hmac_key(keys_dir(settings) / "audit_hmac.key")
-
-
-@lru_cache(maxsize=8)
-def _hmac_key(path: Path) -> bytes:
-    return _read_or_create(path, secrets.token_bytes(32))
+    return _read_or_create(keys_dir(settings) / "audit_hmac.key", secrets.token_bytes(32))

@@ -46,7 +46,7 @@ def _pg_type(arrow_type: Any) -> str:
         return "date"
     if pa.types.is_timestamp(arrow_type):
         return "timestamptz" if arrow_type.tz else "timestamp"
-    return "text"
+    return 'text COLLATE "C"'  # byte order, as SQLite and DuckDB compare and sort
 
 
 def table_sql(dataset: str) -> str:
@@ -87,7 +87,7 @@ def copy_to_postgres(settings: Settings, dataset: str, uri: str) -> int:
         con.execute(f"ALTER TABLE {SCHEMA}.{new} ADD CONSTRAINT {pk} PRIMARY KEY ({key})")
         for column in scope_columns(settings, spec):
             if column in names:
-                con.execute(f"CREATE INDEX ON {SCHEMA}.{new} ({quote_ident(column)})")
+                con.execute(f"CREATE INDEX ON {SCHEMA}.{new} ({quote_ident(column)}, {key})")
         con.execute(f"DROP TABLE IF EXISTS {table_sql(dataset)}")
         con.execute(f"ALTER TABLE {SCHEMA}.{new} RENAME TO {quote_ident(dataset)}")
         con.execute(f"INSERT INTO {SCHEMA}.snapshots (dataset, snapshot_id) VALUES (%s, %s) "

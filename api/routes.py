@@ -73,6 +73,17 @@ def _specs(specs_dir: Path) -> dict[str, DatasetSpec]:
     return {s.id: s for s in load_specs(specs_dir)}
 
 
+_schemas: dict[str, dict[str, str]] = {}
+
+
+def _schema(spec: DatasetSpec) -> dict[str, str]:
+    """column -> classification, in the dataset's order (what grants.resolve needs)."""
+    found = _schemas.get(spec.id)
+    if found is None or list(found) != [c.name for c in spec.columns]:
+        found = _schemas[spec.id] = {c.name: c.classification for c in spec.columns}
+    return found
+
+
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> tuple[Response, bytes]:
     raw = orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS, default=str)
     return Response(raw, status_code=status, media_type="application/json", headers=headers), raw
@@ -208,8 +219,7 @@ def _decide(settings: Settings, client_id: str, dataset: str, purpose: str | Non
     client = _active_client(settings, client_id)
     if spec is None:
         return None, grants.Access(False, "unknown_dataset")
-    schema = {c.name: c.classification for c in spec.columns}
-    return spec, grants.resolve(client, dataset, purpose, datetime.now(UTC), schema)
+    return spec, auth_cache.access(client, dataset, purpose, datetime.now(UTC), _schema(spec))
 
 
 def _denied(access: grants.Access, dataset: str, purpose: str | None) -> Problem:
@@ -305,9 +315,25 @@ async def query(request: Request, dataset: str, purpose: Purpose = None, as_of: 
                                                                            spec.primary_key, dialect))
 
 
-@router.get("/datasets/{dataset}/key/{key}", summary="One record by its primary key")
-async def by_key(request: Request, dataset: str, key: str, purpose: Purpose = None,
-                 as_of: AsOf = None) -> Response:
+def path_params(*names: str) -> list[dict[str, Any]]:
+    return [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in names]
+
+
+_LOOKUP_QUERY = [
+    {"name": "purpose", "in": "query", "required": False, "schema": {"type": "string"},
+     "description": "the purpose of this request (or LGSP-Purpose header)"},
+    {"name": "as_of", "in": "query", "required": False, "schema": {"type": "string"},
+     "description": "ISO 8601 time: answer from the snapshot in force then"}]
+"""The lookups' parameters are documented in the OpenAPI document and read from the request
+(`request.path_params`, `_purpose`, `_as_of`), not declared as function parameters:
+measured, FastAPI's per-parameter solving cost more CPU than the whole SQLite lookup."""
+
+
+@router.get("/datasets/{dataset}/key/{key}", summary="One record by its primary key",
+            openapi_extra={"parameters": [*path_params("dataset", "key"), *_LOOKUP_QUERY]})
+async def by_key(request: Request) -> Response:
+    dataset, key = request.path_params["dataset"], request.path_params["key"]
+
     def plan_for(access: grants.Access, spec: DatasetSpec, dialect: str) -> odata.Plan:
         if len(spec.primary_key) != 1 or spec.primary_key[0] not in access.clear_columns:
             raise odata.ODataError("key", "this dataset's key is not granted in clear: look records up "
@@ -324,9 +350,11 @@ async def by_key(request: Request, dataset: str, key: str, purpose: Purpose = No
 PERSON_DATASET = "person_linked"
 
 
-@router.get("/persons/{personal_id}", summary="A person's record across the registries (person_linked)")
-async def person(request: Request, personal_id: str, purpose: Purpose = None,
-                 as_of: AsOf = None) -> Response:
+@router.get("/persons/{personal_id}", summary="A person's record across the registries (person_linked)",
+            openapi_extra={"parameters": [*path_params("personal_id"), *_LOOKUP_QUERY]})
+async def person(request: Request) -> Response:
+    personal_id = request.path_params["personal_id"]
+
     def plan_for(access: grants.Access, spec: DatasetSpec, dialect: str) -> odata.Plan:
         if "personal_id" not in access.columns:
             raise odata.ODataError("personal_id", "the grant does not include the personal ID")

@@ -9,8 +9,8 @@ cores with auth and audit in the request, so the lookup has to cost microseconds
 
 - Where: `LGSP_HOME/serving/<dataset>/<snapshot_id>.sqlite`, one table `rows` with the
   curated columns (dates and timestamps as ISO 8601 text, as the JSON answers show them),
-  a unique index on the primary key and an index per row-scope column (the columns the
-  live grants scope on, and every `*commune_code` column).
+  a unique index on the primary key and an index per row-scope column followed by the key
+  (the columns the live grants scope on, and every `*commune_code` column).
 - How: streamed from the snapshot's Parquet files in Arrow batches (never whole in
   memory) into a temporary file that is renamed into place when complete, under an
   exclusive file lock (`<snapshot_id>.lock`), so a request never sees a half-built copy
@@ -47,6 +47,8 @@ BATCH_ROWS = 20_000
 log = logging.getLogger(__name__)
 _local = threading.local()
 _building: set[Path] = set()
+_built: set[Path] = set()
+"""Copies known to exist (a current copy is never deleted: only older ones are)."""
 _building_lock = threading.Lock()
 
 
@@ -138,8 +140,8 @@ def build(settings: Settings, spec: DatasetSpec, snapshot_id: int, files: tuple[
             key = ", ".join(map(quote_ident, spec.primary_key))
             con.execute(f"CREATE UNIQUE INDEX {TABLE}_key ON {TABLE} ({key})")
             for i, column in enumerate(scope_columns(settings, spec)):
-                if column in names:
-                    con.execute(f"CREATE INDEX {TABLE}_scope{i} ON {TABLE} ({quote_ident(column)})")
+                if column in names:  # with the key: a page in key order reads the index in order
+                    con.execute(f"CREATE INDEX {TABLE}_scope{i} ON {TABLE} ({quote_ident(column)}, {key})")
             con.execute("COMMIT")
             con.execute("ANALYZE")
         finally:
@@ -157,7 +159,8 @@ def ready(settings: Settings, spec: DatasetSpec, snapshot_id: int, files: tuple[
     """The copy's path when it is built; otherwise start building it in the background (once
     per process) and answer None (the caller reads the Parquet snapshot meanwhile)."""
     path = copy_path(settings, spec.id, snapshot_id)
-    if path.exists():
+    if path in _built or path.exists():
+        _built.add(path)
         return path
     with _building_lock:
         if path in _building:
