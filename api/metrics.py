@@ -1,8 +1,8 @@
 """Prometheus metrics of the served app (prometheus_client), exposed at /metrics.
 
 granian runs worker processes, so the client's multiprocess mode is used when
-PROMETHEUS_MULTIPROC_DIR is set (server/run.py sets it to LGSP_HOME/run/prometheus and
-empties it before the workers start): each worker writes its samples to files there and
+PROMETHEUS_MULTIPROC_DIR is set (server/run.py sets it to a new folder per server process,
+LGSP_HOME/run/prometheus/<pid>, before the workers start): each worker writes its samples to files there and
 /metrics sums them. Without it (a single process, the tests' in-process app) the default
 registry answers.
 

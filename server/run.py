@@ -4,8 +4,8 @@ workers, a constant endpoint): uvicorn with h11 stalls ~44 ms per request (331 r
 44 ms); uvicorn with uvloop + httptools 3,278 req/s, p50 3.3 ms; granian 4,070 req/s, p50
 3.1 ms. Workers are spawned processes that import `server.app:app` themselves; settings
 reach them through the environment (LGSP_HOME, LGSP_SPECS_DIR, LGSP_CONTROL_DB_URI,
-LGSP_API_STORE_URI), and PROMETHEUS_MULTIPROC_DIR (LGSP_HOME/run/prometheus, emptied at
-start) lets /metrics sum the workers' samples.
+LGSP_API_STORE_URI), and PROMETHEUS_MULTIPROC_DIR (LGSP_HOME/run/prometheus/<server pid>,
+new at start) lets /metrics sum the workers' samples.
 Workers that do not stop within 10 s of SIGTERM are killed (seen with SIGINT ignored, as in
 a shell's background job: without the timeout the server never exited).
 """
@@ -37,8 +37,17 @@ def prepare(settings: Settings) -> None:
 
 
 def metrics_dir(settings: Settings) -> Path:
-    """Where the workers' Prometheus samples live (emptied at every server start)."""
-    return settings.home / "run" / "prometheus"
+    """Where this server's workers keep their Prometheus samples: a folder per server
+    process (two servers on one home must not wipe or sum each other's), created empty;
+    folders of servers no longer running are removed."""
+    import psutil
+
+    base = settings.home / "run" / "prometheus"
+    base.mkdir(parents=True, exist_ok=True)
+    for old in base.iterdir():
+        if not (old.name.isdigit() and psutil.pid_exists(int(old.name))) or int(old.name) == os.getpid():
+            shutil.rmtree(old, ignore_errors=True)
+    return base / str(os.getpid())
 
 
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers: int = 2) -> None:
@@ -46,7 +55,6 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers
     from granian.constants import Interfaces
 
     folder = metrics_dir(settings)  # before any import of prometheus_client
-    shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
     prepare(settings)

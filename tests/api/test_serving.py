@@ -13,6 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
+import duckdb
 import pytest
 import requests
 from sqlalchemy import func, select
@@ -182,3 +183,23 @@ def test_metrics_count_requests_by_route_and_status(api: Api) -> None:
 @pytest.mark.parametrize("path", ["/bench/constant", f"/bench/lookup/{DATASET}/x"])
 def test_bench_endpoints_absent_by_default(api: Api, path: str) -> None:
     assert requests.get(f"{api.url}{path}").status_code == 404
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT * FROM read_csv('/etc/passwd')",
+    "SELECT * FROM read_parquet('/tmp/elsewhere.parquet')",
+    "SET enable_external_access = true",
+    "INSTALL httpfs",
+])
+def test_the_apis_duckdb_connection_is_locked_down(api: Api, sql: str) -> None:
+    from api import data
+
+    snap = data.snapshot(api.settings, DATASET)
+    assert snap is not None
+    cur = data.locked_cursor(api.settings, DATASET, snap)
+    try:
+        assert cur.execute(f"SELECT count(*) FROM {data.VIEW}").fetchone()[0] > 0  # its snapshot only
+        with pytest.raises(duckdb.Error):
+            cur.execute(sql).fetchall()
+    finally:
+        cur.close()
