@@ -1,4 +1,5 @@
-"""`python -m bench [population|land|generator|exports|reconcile|cdc|portal] [--size N]`: print tables."""
+"""`python -m bench [population|land|generator|exports|reconcile|cdc|portal|api] [--size N]
+[--duration S]`: print tables."""
 
 from __future__ import annotations
 
@@ -124,7 +125,9 @@ def exports_table(rows: list[dict]) -> Table:
 def main(which: Annotated[str, typer.Argument()] = "population",
          size: Annotated[int | None, typer.Option(
              help="people (population, default 1.2 M; generator, default 2,000) or parcels "
-                  "(land, default 1 M)")] = None,
+                  "(land, default 1 M; api, default 1.2 M)")] = None,
+         duration: Annotated[int | None, typer.Option(
+             help="seconds of load per variant (api, default 30)")] = None,
          ) -> None:
     RESULTS.mkdir(exist_ok=True)
     if which == "population":
@@ -176,9 +179,16 @@ def main(which: Annotated[str, typer.Argument()] = "population",
             table.add_row(r["page"], r["served_as"], f"{r['bytes']:,}", f"{r['p50_ms']:.2f}",
                           f"{r['p99_ms']:.2f}", f"{r['rps']:,.0f}", f"{r['non_2xx']:.0f}")
         console.print(table)
+    elif which == "api":
+        from bench.api_load import results_table, verdict_table
+        from bench.api_load import run as run_api
+
+        rows = run_api(size or 1_200_000, duration or 30, log=console.print)
+        console.print(results_table(rows))
+        console.print(verdict_table(rows))
     else:
         raise typer.BadParameter(f"unknown benchmark {which!r}: population, land, generator, "
-                                 "exports, reconcile, cdc or portal")
+                                 "exports, reconcile, cdc, portal or api")
     out = RESULTS / f"{which}-{time.strftime('%Y%m%dT%H%M%S')}.json"
     out.write_text(json.dumps(rows, indent=2), encoding="utf-8")
     console.print(f"saved {out}")
