@@ -213,3 +213,16 @@ def test_linked_adversary_recovers_no_suppressed_cell(drawn, threshold) -> None:
     for t in (ta, tb):  # still: every small count hidden
         assert {cell for cell, v in t.counts.items() if 0 < v < threshold} <= t.suppressed
     assert _recovered(ta, tb, link) == {}
+
+
+def test_a_link_whose_true_sums_differ_is_dropped_not_trusted() -> None:
+    """Tables that do not count the same units (sums differ) give the attacker no equation;
+    equating them would make the audit's system infeasible."""
+    rows, cols = ["a", "b"], ["u", "v"]
+    t1 = suppress({("a", "u"): 2, ("a", "v"): 30, ("b", "u"): 40, ("b", "v"): 50}, rows, cols, 5)
+    t2 = suppress({("a", "u"): 9, ("a", "v"): 30, ("b", "u"): 40, ("b", "v"): 50}, rows, cols, 5)
+    link = Link(0, 1, lambda cell: cell[0], lambda cell: cell[0])
+    assert not link.holds([t1, t2])
+    before = set(t2.suppressed)
+    suppress_linked([t1, t2], [link])
+    assert t2.suppressed == before  # nothing hidden for a link that does not hold
