@@ -274,18 +274,24 @@ def suppress(counts: dict[Cell, int], rows: list[Row], cols: list[Col], threshol
     # Then the audit: protect whatever an attacker could still pin down.
     while exposed := exposed_cells(t):
         touched: set[Hashable] = set()
-        for cell in exposed:  # one fix per row/column per pass, then audit again
+        for n, cell in enumerate(exposed):  # one fix per row/column per pass, then audit again
             if ("r", cell[0]) in touched or ("c", cell[1]) in touched:
                 continue
             touched |= {("r", cell[0]), ("c", cell[1])}
-            _protect(t, cell)
+            try:
+                _protect(t, cell)
+            except RuntimeError:
+                if n == 0:  # nothing else changed this pass: truly stuck
+                    raise
+                break  # an earlier fix this pass may have protected it: audit again
     return t
 
 
 def _protect(t: SuppressedTable, cell: Cell) -> None:
     """Hide one more thing around an exposed cell: a cell of its row or column; else its
     row's margin with another row's (so the grand total cannot give it back); else the same
-    for its column; else the grand total; else its whole row and column."""
+    for its column; else the grand total; else its whole row and column; else the whole
+    table."""
     extra = _extra_cell(t, cell)
     if extra is not None:
         t.secondary.add(extra)
@@ -303,9 +309,17 @@ def _protect(t: SuppressedTable, cell: Cell) -> None:
         t.grand_hidden = True
         return
     rest = {x for x in t.counts if (x[0] == cell[0] or x[1] == cell[1]) and x not in t.suppressed}
-    if not rest:
+    if rest:
+        t.secondary.update(rest)
+        return
+    # Last resort: hide the whole table (a table with nothing published pins nothing).
+    left = {x for x in t.counts if x not in t.suppressed}
+    if not left and t.row_margins_hidden >= set(t.rows) and t.col_margins_hidden >= set(t.cols):
         raise RuntimeError(f"cannot protect cell {cell!r}")
-    t.secondary.update(rest)
+    t.secondary.update(left)
+    t.row_margins_hidden |= set(t.rows)
+    t.col_margins_hidden |= set(t.cols)
+    t.grand_hidden = True
 
 
 def suppress_linked(tables: list[SuppressedTable], links: list[Link]) -> list[SuppressedTable]:
@@ -315,11 +329,16 @@ def suppress_linked(tables: list[SuppressedTable], links: list[Link]) -> list[Su
     links = [link for link in links if link.holds(tables)]
     while exposed := exposed_linked(tables, links):
         touched: set[Hashable] = set()
-        for ti, cell in exposed:  # one fix per table row/column per pass, then audit again
+        for n, (ti, cell) in enumerate(exposed):  # one fix per row/column per pass, re-audit
             if (ti, "r", cell[0]) in touched or (ti, "c", cell[1]) in touched:
                 continue
             touched |= {(ti, "r", cell[0]), (ti, "c", cell[1])}
-            _protect_linked(tables, links, ti, cell)
+            try:
+                _protect_linked(tables, links, ti, cell)
+            except RuntimeError:
+                if n == 0:  # nothing else changed this pass: truly stuck
+                    raise
+                break  # an earlier fix this pass may have protected it: audit again
     return tables
 
 
