@@ -109,18 +109,6 @@ def land_summary(rows: list[dict]) -> Table:
     return table
 
 
-def exports_table(rows: list[dict]) -> Table:
-    table = Table("source", "format", "approach", "rows", "seconds", "peak MB", "MB out",
-                  "vs DuckDB COPY", title="Open-data exports (target: <= 1.5x DuckDB COPY, flat memory)")
-    for r in rows:
-        limit = next((x for x in rows if x["source"] == r["source"] and x["format"] == r["format"]
-                      and x["approach"] == "duckdb"), None)
-        ratio = f"{r['seconds'] / limit['seconds']:.2f}x" if limit and limit["seconds"] else "-"
-        table.add_row(r["source"], r["format"], r["approach"], f"{r['rows']:,}",
-                      f"{r['seconds']:.2f}", f"{r['peak_mb']:.0f}", f"{r['bytes'] / 1e6:.1f}", ratio)
-    return table
-
-
 @app.command()
 def main(which: Annotated[str, typer.Argument()] = "population",
          size: Annotated[int | None, typer.Option(
@@ -154,6 +142,7 @@ def main(which: Annotated[str, typer.Argument()] = "population",
                              f"< {TARGET_SECONDS_PER_2000} s)", rows))
     elif which == "exports":
         from bench.opendata_exports import run as run_exports
+        from bench.opendata_exports import table as exports_table
 
         rows = run_exports(size or 1_200_000)
         console.print(exports_table(rows))

@@ -83,7 +83,7 @@ def sync_dataset(spec: DatasetSpec, settings: Settings) -> None:
             description_vi=spec.description.vi, description_en=spec.description.en,
             owner_vi=spec.owner.agency.vi, owner_en=spec.owner.agency.en,
             owner_slug=vocab.slug(spec.owner.agency.en), contact=spec.owner.contact,
-            theme=vocab.theme(spec.id), keywords=list(spec.keywords), licence=spec.licence,
+            theme=vocab.theme_code(spec.theme), keywords=list(spec.keywords), licence=spec.licence,
             open_data=spec.open_data, update_frequency=spec.update_frequency,
             max_age_days=max_age, schema=_schema(spec), spec_sha256=_spec_sha256(spec),
             updated_at=now)

@@ -188,6 +188,9 @@ class DatasetSpec(_Strict):
     licence: str = "CC-BY-4.0"
     open_data: bool = False
     keywords: list[str] = Field(default_factory=list)
+    theme: str | None = None
+    """EU data theme (http://publications.europa.eu/resource/authority/data-theme/<CODE>, or
+    the code), for the catalogue, CKAN groups and DCAT; none: GOVE (catalog.validation)."""
     primary_key: list[str]
     order_by: str | None = None
     """Column that says which of two records with the same key is newer (dedup, merge)."""

@@ -7,7 +7,8 @@ silently ignore, found when the spec loads.
   required ones, values of the wrong kind);
 - each quality check's rule exists, names the columns it needs, takes the parameters given
   (from the rule's declared signature), and every column or dataset a parameter names exists;
-- derived inputs and `exists_in` datasets are specs of the same folder.
+- derived inputs and `exists_in` datasets are specs of the same folder;
+- the theme is an EU data theme (opendata.vocabularies).
 
 Each problem is "<key path>: <what is wrong>"; catalog.spec prefixes the file. Cheap: YAML
 and the rules' and transports' declarations read from source (catalog.declarations), no
@@ -37,12 +38,20 @@ CRON_PRESETS = ("@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@year
 def problems(spec: DatasetSpec, folder: Path) -> list[str]:
     found = schedule_problems(spec.schedule)
     found += connector_problems(spec)
+    found += theme_problems(spec.theme)
     for i, name in enumerate(spec.source.inputs):
         if not _spec_exists(folder, name):
             found.append(f"source.inputs.{i}: no dataset spec {name!r} in {folder}")
     for i, check in enumerate(spec.quality.checks):
         found += check_problems(spec, folder, i, check)
     return found
+
+
+def theme_problems(theme: str | None) -> list[str]:
+    from opendata.vocabularies import theme_problem
+
+    problem = theme_problem(theme)
+    return [f"theme: {problem}"] if problem else []
 
 
 def schedule_problems(schedule: str | None) -> list[str]:

@@ -7,12 +7,15 @@ Error", 400 for an unknown action), so CKAN clients and harvesters read it as CK
 Packages are the open datasets of the catalogue (control database); resources are their
 current export files; the DataStore is the current Parquet export (open columns only, as the
 classification let them out), queried by DuckDB with bound parameters and checked names.
-Package dicts also carry what CKAN does not: the quality score and freshness (extras).
+Package dicts also carry what CKAN does not: the quality score and freshness (extras); and
+package_show the lineage and the Iceberg versions (extras `lineage`, `versions`: JSON text,
+opendata.lineage).
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -191,7 +194,14 @@ def package_show(request: Request, params: dict[str, Any]) -> Any:
     entry = catalogue.entry(settings, name)
     if entry is None or not entry.open_data:
         raise NotFound("Dataset not found")
-    return package_dict(settings, str(request.base_url), entry)
+    package = package_dict(settings, str(request.base_url), entry)
+    from opendata.lineage import lineage, versions  # package_show only: reads Iceberg
+
+    package["extras"] += [
+        {"key": "lineage", "value": json.dumps([asdict(x) for x in lineage(settings, name)],
+                                               ensure_ascii=False)},
+        {"key": "versions", "value": json.dumps([asdict(v) for v in versions(settings, name)])}]
+    return package
 
 
 def package_search(request: Request, params: dict[str, Any]) -> Any:

@@ -113,17 +113,19 @@ def export_dataset(spec: DatasetSpec, settings: Settings, keep: int | None = Non
 
 
 def export_files(spec: DatasetSpec, settings: Settings, snapshot_id: int, snapshot_at: datetime,
-                 files: list[str], keep: int | None = None, formats: list[str] | None = None
-                 ) -> ExportManifest:
+                 files: list[str], keep: int | None = None, formats: list[str] | None = None,
+                 force: bool = False) -> ExportManifest:
     """Export the rows in these Parquet files as `spec`'s open data, version `snapshot_id`
-    (a curated snapshot, or the snapshot an indicator was computed from)."""
+    (a curated snapshot, or the snapshot an indicator was computed from). `force` writes it
+    again even if this version is exported (an indicator whose suppression changed because
+    a linked indicator's source moved on)."""
     columns = open_columns(spec)
     root = dataset_dir(settings, spec.id)
     final = root / str(snapshot_id)
     catalogue.sync_dataset(spec, settings)
     names = [c.name for c in columns]
     done = ExportManifest.load(final) if (final / MANIFEST).exists() else None
-    if done and done.columns == names and (formats is None or
+    if not force and done and done.columns == names and (formats is None or
                                            {f.format for f in done.files} == set(formats)):
         manifest = done  # this snapshot is exported already, with the same open columns
     else:

@@ -10,9 +10,16 @@ categories), published in long form with its margins (the `total` rows) and noth
 so an attacker has exactly the margins the suppression audit protects against
 (`opendata.suppression`). Suppressed counts are empty, with `suppressed = true`.
 
-`build_indicator()` computes it from the source's current snapshot with DuckDB and writes
-it through the export machinery (every format, datapackage.json, the catalogue), version =
-the source snapshot.
+Indicators are linked when they count the same units - the same measure name over the same
+filter - and share dimensions (same name, same categories or age groups), e.g. population by
+commune x sex x age and coverage by commune x age x card: summed down to commune x age they
+must agree, so an attacker holding both can difference them. Linked indicators are
+suppressed together (`opendata.suppression.suppress_linked`) and published together.
+
+`build_indicator()` computes an indicator and every indicator linked to it (transitively)
+from their sources' current snapshots with DuckDB, suppresses them jointly and writes each
+through the export machinery (every format, datapackage.json, the catalogue), version = its
+source's snapshot.
 """
 
 from __future__ import annotations
@@ -33,7 +40,8 @@ from lgsp.config import Settings
 from opendata.classification import check_indicator_dimension
 from opendata.exports import ExportManifest, NothingToExport, current_snapshot, export_files
 from opendata.indicator_files import SPECS_DIR
-from opendata.suppression import SuppressedTable, suppress
+from opendata.suppression import Link, SuppressedTable, suppress, suppress_linked
+from opendata.vocabularies import theme_problem
 from warehouse import duck
 from warehouse.duck import quote_ident as q
 from warehouse.duck import quote_literal as lit
@@ -57,12 +65,22 @@ class Dimension(_Strict):
     valid_on_reference: bool = False
     """A validity end date reduced to two categories: `valid` (on or after the reference
     date) or `none` (expired or absent), e.g. health-insurance coverage."""
+    code_ranges: dict[str, str] | None = None
+    """Categories of a code by its leading digits: label -> "lo-hi" (inclusive, compared on
+    the code's first len(lo) characters), e.g. VSIC sections from 4-digit industry codes
+    (C: "10-33"); a code in no range is `other`."""
 
     @model_validator(mode="after")
     def _one_kind(self) -> Dimension:
         if sum([self.categories is not None, self.age_groups is not None,
-                self.valid_on_reference]) > 1:
-            raise ValueError(f"{self.name}: one of categories, age_groups, valid_on_reference")
+                self.valid_on_reference, self.code_ranges is not None]) > 1:
+            raise ValueError(f"{self.name}: one of categories, age_groups, valid_on_reference, "
+                             "code_ranges")
+        for label, span in (self.code_ranges or {}).items():
+            lo, _, hi = span.partition("-")
+            if not (lo.isdigit() and hi.isdigit() and len(lo) == len(hi) and lo <= hi):
+                raise ValueError(f"{self.name}: code_ranges.{label}: {span!r} is not "
+                                 "\"lo-hi\" with two digit strings of one length, lo <= hi")
         if self.age_groups is not None and (self.age_groups[:1] != [0] or
                                             self.age_groups != sorted(set(self.age_groups))):
             raise ValueError(f"{self.name}: age_groups must ascend from 0")
@@ -70,7 +88,8 @@ class Dimension(_Strict):
 
     @property
     def coarsened(self) -> bool:
-        return self.categories is not None or self.age_groups is not None or self.binary
+        return (self.categories is not None or self.age_groups is not None or self.binary
+                or self.code_ranges is not None)
 
     @property
     def binary(self) -> bool:
@@ -82,6 +101,8 @@ class Dimension(_Strict):
         if self.age_groups is not None:
             bounds = self.age_groups
             return [f"{lo}-{hi - 1}" for lo, hi in itertools.pairwise(bounds)] + [f"{bounds[-1]}+"]
+        if self.code_ranges is not None:
+            return list(self.code_ranges)
         return list(self.categories or [])
 
     def sql(self, reference: date) -> str:
@@ -97,6 +118,13 @@ class Dimension(_Strict):
             whens = " ".join(f"WHEN {age} >= {lo} THEN {lit(label)}"
                              for lo, label in reversed(list(zip(self.age_groups, labels, strict=True))))
             return f"CASE {whens} ELSE {lit(OTHER)} END"
+        if self.code_ranges is not None:
+            whens = []
+            for label, span in self.code_ranges.items():
+                lo, _, hi = span.partition("-")
+                head = f"left(CAST({c} AS VARCHAR), {len(lo)})"
+                whens.append(f"WHEN {head} BETWEEN {lit(lo)} AND {lit(hi)} THEN {lit(label)}")
+            return f"CASE {' '.join(whens)} ELSE {lit(OTHER)} END"
         if self.categories is not None:
             listed = ", ".join(lit(v) for v in self.categories)
             return (f"CASE WHEN CAST({c} AS VARCHAR) IN ({listed}) THEN CAST({c} AS VARCHAR) "
@@ -122,6 +150,8 @@ class IndicatorSpec(_Strict):
     threshold: int = Field(ge=1)
     keywords: list[str] = Field(default_factory=list)
     licence: str = "CC-BY-4.0"
+    theme: str | None = None
+    """EU data theme (URI or code, as a dataset spec's `theme:`); none: the source's."""
     path: Path | None = Field(default=None, exclude=True)
 
     def as_dataset_spec(self, source: DatasetSpec) -> DatasetSpec:
@@ -139,7 +169,8 @@ class IndicatorSpec(_Strict):
             id=self.id, title=self.title, description=self.description, owner=self.owner,
             source=Source(connector="indicator", inputs=[self.source], incremental=False),
             schedule=None, update_frequency=source.update_frequency, licence=self.licence,
-            open_data=True, keywords=self.keywords, primary_key=[d.name for d in dims],
+            open_data=True, keywords=self.keywords, theme=self.theme or source.theme,
+            primary_key=[d.name for d in dims],
             columns=columns)
 
 
@@ -151,6 +182,9 @@ def load_indicator(path: Path) -> IndicatorSpec:
         raise SpecError(f"{path}: invalid indicator spec: {err}") from None
     if spec.id != path.stem:
         raise SpecError(f"{path}: id {spec.id!r} must match the file name")
+    problem = theme_problem(spec.theme)
+    if problem:
+        raise SpecError(f"{path}: theme: {problem}")
     return spec
 
 
@@ -193,6 +227,60 @@ def compute_table(ind: IndicatorSpec, source: DatasetSpec, files: list[str], ref
     return suppress(full, row_values, cols, ind.threshold)  # type: ignore[arg-type]
 
 
+def _same_dimension(a: Dimension, b: Dimension) -> bool:
+    keep = {"name", "categories", "age_groups", "valid_on_reference", "code_ranges"}
+    return a.model_dump(include=keep) == b.model_dump(include=keep)
+
+
+def shared_dimensions(a: IndicatorSpec, b: IndicatorSpec) -> list[str]:
+    """Names of the dimensions two indicators both publish with the same categories."""
+    dims_b = {d.name: d for d in [b.rows, *b.columns]}
+    return [d.name for d in [a.rows, *a.columns]
+            if d.name in dims_b and _same_dimension(d, dims_b[d.name])]
+
+
+def linked(a: IndicatorSpec, b: IndicatorSpec) -> bool:
+    """Do `a` and `b` count the same units over shared dimensions (see the module doc)?"""
+    return (a.id != b.id and a.measure.name == b.measure.name and a.filter == b.filter
+            and bool(shared_dimensions(a, b)))
+
+
+def linked_group(ind: IndicatorSpec, every: list[IndicatorSpec]) -> list[IndicatorSpec]:
+    """`ind` and every indicator linked to it, directly or through others."""
+    group, todo = [ind], [ind]
+    while todo:
+        current = todo.pop()
+        for other in every:
+            if linked(current, other) and all(other.id != g.id for g in group):
+                group.append(other)
+                todo.append(other)
+    return group
+
+
+def _key(ind: IndicatorSpec, names: list[str]):  # type: ignore[no-untyped-def]
+    """Cell (row, column categories) -> its values of the dimensions `names`."""
+    where = [("row", 0) if ind.rows.name == n else
+             ("col", [d.name for d in ind.columns].index(n)) for n in names]
+    return lambda cell: tuple(cell[0] if kind == "row" else cell[1][i] for kind, i in where)
+
+
+def links_between(inds: list[IndicatorSpec]) -> list[Link]:
+    out = []
+    for i, a in enumerate(inds):
+        for j in range(i + 1, len(inds)):
+            b = inds[j]
+            if linked(a, b):
+                names = shared_dimensions(a, b)
+                out.append(Link(i, j, _key(a, names), _key(b, names)))
+    return out
+
+
+def suppress_group(inds: list[IndicatorSpec], tables: list[SuppressedTable]
+                   ) -> list[SuppressedTable]:
+    """Suppress linked indicators' tables (each `compute_table`d) against their links."""
+    return suppress_linked(tables, links_between(inds))
+
+
 def table_records(ind: IndicatorSpec, t: SuppressedTable) -> pa.Table:
     names = [ind.rows.name, *(d.name for d in ind.columns), ind.measure.name, FLAG]
     out: dict[str, list[object]] = {n: [] for n in names}
@@ -216,19 +304,37 @@ def table_records(ind: IndicatorSpec, t: SuppressedTable) -> pa.Table:
     return pa.table(out, schema=schema)
 
 
-def build_indicator(ind: IndicatorSpec, settings: Settings, keep: int | None = None
-                    ) -> ExportManifest:
-    source = get_spec(ind.source, settings.specs_dir)
+def build_indicator(ind: IndicatorSpec, settings: Settings, keep: int | None = None,
+                    every: list[IndicatorSpec] | None = None) -> ExportManifest:
+    """Compute `ind` and its linked indicators (those whose source is published), suppress
+    them together and export each; returns `ind`'s manifest."""
+    group = linked_group(ind, every if every is not None else load_indicators())
     found = current_snapshot(settings, ind.source)
     if found is None:
         raise NothingToExport(f"{ind.id}: {ind.source} has no published snapshot yet")
-    snapshot_id, snapshot_at, files = found
-    t = compute_table(ind, source, files, snapshot_at.date())
-    tmp = Path(tempfile.mkdtemp(prefix=f"{ind.id}-", dir=settings.home))
-    try:
-        path = tmp / "table.parquet"
-        pq.write_table(table_records(ind, t), path)
-        return export_files(ind.as_dataset_spec(source), settings, snapshot_id, snapshot_at,
-                            [str(path)], keep)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    members, tables, sources, snaps = [], [], [], []
+    for member in group:
+        snap = found if member.id == ind.id else current_snapshot(settings, member.source)
+        if snap is None:
+            continue
+        source = get_spec(member.source, settings.specs_dir)
+        members.append(member)
+        sources.append(source)
+        snaps.append(snap)
+        tables.append(compute_table(member, source, snap[2], snap[1].date()))
+    suppress_group(members, tables)
+    manifest = None
+    for member, source, (snapshot_id, snapshot_at, _), t in zip(members, sources, snaps, tables,
+                                                               strict=True):
+        tmp = Path(tempfile.mkdtemp(prefix=f"{member.id}-", dir=settings.home))
+        try:
+            path = tmp / "table.parquet"
+            pq.write_table(table_records(member, t), path)
+            done = export_files(member.as_dataset_spec(source), settings, snapshot_id,
+                                snapshot_at, [str(path)], keep, force=True)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        if member.id == ind.id:
+            manifest = done
+    assert manifest is not None
+    return manifest

@@ -13,12 +13,24 @@ totals, column totals, grand total).
   If a row or column has no cell left to suppress, its margin is suppressed too, and as a
   last resort the grand total (a table whose total is itself a small count).
 
+Linked tables (`suppress_linked`): tables published from the same units (the same measure
+over the same people, e.g. population by commune x sex x age and coverage by commune x age x
+card) agree once summed down to the dimensions they share, so an attacker can difference one
+against the other. A `Link` states that agreement (a key function per table mapping a cell
+to its shared-dimensions key); the audit then solves every linked table together (each
+table's published cells and margins, plus one equation per shared key) and hides more cells
+- first a cell of the same row or column with the same shared key, else a cell of the other
+table under that key - until no suppressed cell of any table is pinned down. With links the
+constraint matrix is no longer a two-way table's, so the LP bounds are the linear relaxation
+(what the issue's audit asks for; an integer attacker can at most round them inwards).
+
 Everything here is plain functions over dicts; `opendata.indicators` builds the tables.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections import Counter
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -57,11 +69,91 @@ class SuppressedTable:
         return sum(self.counts.values())
 
 
-def _rectangle_protected(t: SuppressedTable) -> set[Cell]:
+@dataclass(frozen=True)
+class Link:
+    """Tables `a` and `b` (indexes into the list given to `suppress_linked`) count the same
+    units: for every shared key k, the sum of a's cells with key_a(cell) == k equals the sum
+    of b's cells with key_b(cell) == k."""
+    a: int
+    b: int
+    key_a: Callable[[Cell], Hashable]
+    key_b: Callable[[Cell], Hashable]
+
+    def holds(self, tables: list[SuppressedTable]) -> bool:
+        """Do the true counts agree (only then can an attacker equate them)?"""
+        return _sums(tables[self.a], self.key_a) == _sums(tables[self.b], self.key_b)
+
+
+def _sums(t: SuppressedTable, key: Callable[[Cell], Hashable]) -> dict[Hashable, int]:
+    out: Counter[Hashable] = Counter()
+    for cell, v in t.counts.items():
+        out[key(cell)] += v
+    return {k: v for k, v in out.items() if v}
+
+
+def _table_system(t: SuppressedTable, index: dict[Hashable, int], ti: int
+                  ) -> list[tuple[dict[int, float], float]]:
+    """Equations (coefficients by variable, right-hand side) of one table's publication."""
+    eqs: list[tuple[dict[int, float], float]] = []
+    for axis, lines, hidden_margins, total in ((0, t.rows, t.row_margins_hidden, t.row_total),
+                                               (1, t.cols, t.col_margins_hidden, t.col_total)):
+        for m in lines:
+            coef: dict[int, float] = {}
+            known = 0.0
+            for other in (t.cols if axis == 0 else t.rows):
+                cell = (m, other) if axis == 0 else (other, m)
+                if cell in t.suppressed:
+                    coef[index[(ti, "cell", cell)]] = 1.0
+                else:
+                    known += t.counts.get(cell, 0)
+            rhs = -known
+            if m in hidden_margins:
+                coef[index[(ti, "row" if axis == 0 else "col", m)]] = -1.0
+            else:
+                rhs += total(m)
+            if coef:
+                eqs.append((coef, rhs))
+    for kind, margins, every, total in (
+            ("row", t.row_margins_hidden, t.rows, t.row_total),
+            ("col", t.col_margins_hidden, t.cols, t.col_total)):
+        if margins and not t.grand_hidden:  # hidden margins sum to the published grand total
+            known = sum(total(m) for m in every if m not in margins)
+            eqs.append(({index[(ti, kind, m)]: 1.0 for m in margins}, t.grand_total - known))
+    return eqs
+
+
+def _link_system(tables: list[SuppressedTable], link: Link, index: dict[Hashable, int]
+                 ) -> list[tuple[dict[int, float], float]]:
+    """One equation per shared key: a's cells under it minus b's cells under it = 0."""
+    by_key: dict[Hashable, tuple[dict[int, float], float]] = {}
+    for ti, key, sign in ((link.a, link.key_a, 1.0), (link.b, link.key_b, -1.0)):
+        t = tables[ti]
+        for cell, v in t.counts.items():
+            coef, rhs = by_key.setdefault(key(cell), ({}, 0.0))
+            if cell in t.suppressed:
+                i = index[(ti, "cell", cell)]
+                coef[i] = coef.get(i, 0.0) + sign
+            else:
+                by_key[key(cell)] = (coef, rhs - sign * v)
+    return [(coef, rhs) for coef, rhs in by_key.values() if coef]
+
+
+def _rectangle_keeps_links(tables: list[SuppressedTable], links: list[Link], ti: int,
+                           plus: list[Cell], minus: list[Cell]) -> bool:
+    for link in links:
+        for side, key in ((link.a, link.key_a), (link.b, link.key_b)):
+            if side == ti and Counter(map(key, plus)) != Counter(map(key, minus)):
+                return False
+    return True
+
+
+def _rectangle_protected(t: SuppressedTable, tables: list[SuppressedTable] | None = None,
+                         links: list[Link] | None = None, ti: int = 0) -> set[Cell]:
     """Hidden cells proven to vary by a rectangle of hidden cells (r,c) (r,c2) (r2,c) (r2,c2):
     adding 1 to (r,c) and (r2,c2) and taking 1 from the other two keeps every published
-    number, so if those two are at least 1 (or, the other way, (r,c) and (r2,c2) are), the
-    cell's range is at least 1. A cheap proof that spares most linear programs."""
+    number (and, with links, every shared-key sum, checked), so if those two are at least 1
+    (or, the other way, (r,c) and (r2,c2) are), the cell's range is at least 1. A cheap
+    proof that spares most linear programs."""
     by_row: dict[Row, set[Col]] = {}
     by_col: dict[Col, set[Row]] = {}
     for r, c in t.suppressed:
@@ -77,6 +169,9 @@ def _rectangle_protected(t: SuppressedTable) -> set[Cell]:
             for c2 in by_row[r] & by_row[r2]:
                 if c2 == c:
                     continue
+                if links and not _rectangle_keeps_links(
+                        tables or [t], links, ti, [(r, c), (r2, c2)], [(r, c2), (r2, c)]):
+                    continue
                 if (v.get((r, c2), 0) >= 1 and v.get((r2, c), 0) >= 1) or \
                         (v.get((r, c), 0) >= 1 and v.get((r2, c2), 0) >= 1):
                     found = True
@@ -86,83 +181,50 @@ def _rectangle_protected(t: SuppressedTable) -> set[Cell]:
     return safe
 
 
-def exposed_cells(t: SuppressedTable) -> list[Cell]:
-    """Suppressed cells whose value the published numbers pin down (range under 1)."""
-    hidden = sorted(t.suppressed, key=repr)
+def exposed_linked(tables: list[SuppressedTable], links: list[Link]) -> list[tuple[int, Cell]]:
+    """(table, cell) of the suppressed cells whose value everything published - every
+    table's cells and margins, and the links' shared sums - pins down (range under 1)."""
+    index: dict[Hashable, int] = {}
+    for ti, t in enumerate(tables):
+        for cell in sorted(t.suppressed, key=repr):
+            index[(ti, "cell", cell)] = len(index)
+        for r in sorted(t.row_margins_hidden, key=repr):
+            index[(ti, "row", r)] = len(index)
+        for c in sorted(t.col_margins_hidden, key=repr):
+            index[(ti, "col", c)] = len(index)
+    hidden = [(ti, cell) for ti, t in enumerate(tables) for cell in sorted(t.suppressed, key=repr)]
     if not hidden:
         return []
-    proven = _rectangle_protected(t)
-    hidden_rows = sorted(t.row_margins_hidden, key=repr)
-    hidden_cols = sorted(t.col_margins_hidden, key=repr)
-    index = {("cell", cell): i for i, cell in enumerate(hidden)}
-    index.update({("row", r): len(index) + i for i, r in enumerate(hidden_rows)})
+    eqs = [eq for ti, t in enumerate(tables) for eq in _table_system(t, index, ti)]
+    for link in links:
+        eqs.extend(_link_system(tables, link, index))
     n = len(index)
-    for i, c in enumerate(hidden_cols):
-        index[("col", c)] = n + i
-    n = len(index)
-    a_eq, b_eq = [], []
-    for r in t.rows:  # sum of row cells - row margin = 0
-        coef = np.zeros(n)
-        known = 0.0
-        for c in t.cols:
-            if (r, c) in t.suppressed:
-                coef[index[("cell", (r, c))]] += 1
-            else:
-                known += t.counts.get((r, c), 0)
-        rhs = -known
-        if r in t.row_margins_hidden:
-            coef[index[("row", r)]] -= 1
-        else:
-            rhs += t.row_total(r)
-        if coef.any():
-            a_eq.append(coef)
-            b_eq.append(rhs)
-    for c in t.cols:
-        coef = np.zeros(n)
-        known = 0.0
-        for r in t.rows:
-            if (r, c) in t.suppressed:
-                coef[index[("cell", (r, c))]] += 1
-            else:
-                known += t.counts.get((r, c), 0)
-        rhs = -known
-        if c in t.col_margins_hidden:
-            coef[index[("col", c)]] -= 1
-        else:
-            rhs += t.col_total(c)
-        if coef.any():
-            a_eq.append(coef)
-            b_eq.append(rhs)
-    for kind, margins in (("row", hidden_rows), ("col", hidden_cols)):
-        if margins and not t.grand_hidden:  # hidden margins sum to the published grand total
-            coef = np.zeros(n)
-            known = 0.0
-            every = t.rows if kind == "row" else t.cols
-            hidden_set = set(margins)
-            for m in every:
-                if m in hidden_set:
-                    coef[index[(kind, m)]] = 1
-                else:
-                    known += t.row_total(m) if kind == "row" else t.col_total(m)
-            a_eq.append(coef)
-            b_eq.append(t.grand_total - known)
+    matrix = np.zeros((len(eqs), n))
+    for i, (coef, _) in enumerate(eqs):
+        for j, a in coef.items():
+            matrix[i, j] = a
+    rhs = np.array([b for _, b in eqs])
+    eq = {"A_eq": matrix, "b_eq": rhs} if eqs else {}
+    proven = {(ti, cell) for ti, t in enumerate(tables)
+              for cell in _rectangle_protected(t, tables, links, ti)}
     exposed = []
-    matrix = np.array(a_eq) if a_eq else None
-    rhs = np.array(b_eq) if b_eq else None
-    for cell in hidden:
-        if cell in proven:
+    for ti, cell in hidden:
+        if (ti, cell) in proven:
             continue
-        i = index[("cell", cell)]
         objective = np.zeros(n)
-        objective[i] = 1
-        eq = {"A_eq": matrix, "b_eq": rhs} if a_eq else {}
+        objective[index[(ti, "cell", cell)]] = 1
         low = linprog(objective, bounds=(0, None), method="highs", **eq)
         high = linprog(-objective, bounds=(0, None), method="highs", **eq)
         if low.status != 0 or high.status not in (0, 3):  # 3: unbounded above, protected
             raise RuntimeError(f"suppression audit LP failed for {cell!r}: {low.message}")
         if high.status == 0 and -high.fun - low.fun < 1 - 1e-6:
-            exposed.append(cell)
+            exposed.append((ti, cell))
     return exposed
+
+
+def exposed_cells(t: SuppressedTable) -> list[Cell]:
+    """Suppressed cells whose value the published numbers pin down (range under 1)."""
+    return [cell for _, cell in exposed_linked([t], [])]
 
 
 def _extra_cell(t: SuppressedTable, cell: Cell) -> Cell | None:
@@ -220,18 +282,24 @@ def suppress(counts: dict[Cell, int], rows: list[Row], cols: list[Col], threshol
     # Then the audit: protect whatever an attacker could still pin down.
     while exposed := exposed_cells(t):
         touched: set[Hashable] = set()
-        for cell in exposed:  # one fix per row/column per pass, then audit again
+        for n, cell in enumerate(exposed):  # one fix per row/column per pass, then audit again
             if ("r", cell[0]) in touched or ("c", cell[1]) in touched:
                 continue
             touched |= {("r", cell[0]), ("c", cell[1])}
-            _protect(t, cell)
+            try:
+                _protect(t, cell)
+            except RuntimeError:
+                if n == 0:  # nothing else changed this pass: truly stuck
+                    raise
+                break  # an earlier fix this pass may have protected it: audit again
     return t
 
 
 def _protect(t: SuppressedTable, cell: Cell) -> None:
     """Hide one more thing around an exposed cell: a cell of its row or column; else its
     row's margin with another row's (so the grand total cannot give it back); else the same
-    for its column; else the grand total; else its whole row and column."""
+    for its column; else the grand total; else its whole row and column; else the whole
+    table."""
     extra = _extra_cell(t, cell)
     if extra is not None:
         t.secondary.add(extra)
@@ -249,6 +317,81 @@ def _protect(t: SuppressedTable, cell: Cell) -> None:
         t.grand_hidden = True
         return
     rest = {x for x in t.counts if (x[0] == cell[0] or x[1] == cell[1]) and x not in t.suppressed}
-    if not rest:
+    if rest:
+        t.secondary.update(rest)
+        return
+    # Last resort: hide the whole table (a table with nothing published pins nothing).
+    left = {x for x in t.counts if x not in t.suppressed}
+    if not left and t.row_margins_hidden >= set(t.rows) and t.col_margins_hidden >= set(t.cols):
         raise RuntimeError(f"cannot protect cell {cell!r}")
-    t.secondary.update(rest)
+    t.secondary.update(left)
+    t.row_margins_hidden |= set(t.rows)
+    t.col_margins_hidden |= set(t.cols)
+    t.grand_hidden = True
+
+
+def suppress_linked(tables: list[SuppressedTable], links: list[Link]) -> list[SuppressedTable]:
+    """Make the suppression of tables (each already `suppress`ed on its own) hold against
+    an attacker holding all of them: links whose true sums disagree are dropped (nothing to
+    equate), then hide more until `exposed_linked` finds nothing. Changes the tables."""
+    links = [link for link in links if link.holds(tables)]
+    while exposed := exposed_linked(tables, links):
+        touched: set[Hashable] = set()
+        for n, (ti, cell) in enumerate(exposed):  # one fix per row/column per pass, re-audit
+            if (ti, "r", cell[0]) in touched or (ti, "c", cell[1]) in touched:
+                continue
+            touched |= {(ti, "r", cell[0]), (ti, "c", cell[1])}
+            try:
+                _protect_linked(tables, links, ti, cell)
+            except RuntimeError:
+                if n == 0:  # nothing else changed this pass: truly stuck
+                    raise
+                break  # an earlier fix this pass may have protected it: audit again
+    return tables
+
+
+def _protect_linked(tables: list[SuppressedTable], links: list[Link], ti: int, cell: Cell
+                    ) -> None:
+    """Hide one more thing for an exposed cell of table `ti`: a published positive cell of
+    its row or column with the same shared key (the difference then stays inside one key);
+    else one of a linked table under the cell's key; else what `_protect` does in the
+    cell's own table; else a zero cell of a linked table under the key; else what `_protect`
+    does in that table (a table hidden whole still has its shared sums pinned by the other)."""
+    t = tables[ti]
+    mine = [(link.key_a if link.a == ti else link.key_b) for link in links if ti in (link.a, link.b)]
+    r, c = cell
+    line = [(r, c2) for c2 in t.cols if c2 != c] + [(r2, c) for r2 in t.rows if r2 != r]
+    same_key = [x for x in line if x not in t.suppressed and t.counts.get(x, 0) > 0
+                and all(key(x) == key(cell) for key in mine)]
+    if mine and same_key:
+        t.secondary.add(min(same_key, key=lambda x: (t.counts[x], repr(x))))
+        return
+    partners: list[tuple[SuppressedTable, Cell]] = []
+    for link in links:
+        if ti in (link.a, link.b):
+            key, oi, other_key = ((link.key_a, link.b, link.key_b) if link.a == ti
+                                  else (link.key_b, link.a, link.key_a))
+            partners += [(tables[oi], x) for x in tables[oi].counts if other_key(x) == key(cell)]
+    positive = [(o, x) for o, x in partners if x not in o.suppressed and o.counts[x] > 0]
+    if positive:
+        o, x = min(positive, key=lambda p: (p[0].counts[p[1]], repr(p[1])))
+        o.secondary.add(x)
+        return
+    try:
+        _protect(t, cell)
+        return
+    except RuntimeError:
+        if not partners:
+            raise
+    zeros = [(o, x) for o, x in partners if x not in o.suppressed]
+    if zeros:
+        o, x = min(zeros, key=lambda p: repr(p[1]))
+        o.secondary.add(x)
+        return
+    for o, x in partners:
+        try:
+            _protect(o, x)
+            return
+        except RuntimeError:
+            continue
+    raise RuntimeError(f"cannot protect cell {cell!r} of linked table {ti}")

@@ -2,8 +2,9 @@
 licences, file types (the EU Publications Office's authority tables, as DCAT-AP asks), and
 how old a dataset may get before it is overdue.
 
-The specs carry no theme yet; `THEMES` gives one per dataset id (default: government and
-public sector). When the spec grows a `theme:` key this table becomes its default.
+A dataset's theme comes from its spec's `theme:` key (an EU data-theme URI, or its code),
+checked when the spec loads (`theme_problem`, used by catalog.validation and the indicator
+specs); a spec without one is filed under government and public sector (GOVE).
 """
 
 from __future__ import annotations
@@ -17,26 +18,24 @@ EU_FILE_TYPE = "http://publications.europa.eu/resource/authority/file-type/"
 EU_LICENCE = "http://publications.europa.eu/resource/authority/licence/"
 IANA_MEDIA = "https://www.iana.org/assignments/media-types/"
 
-THEMES = {
-    "business_registry": "ECON",
-    "land_parcels": "REGI",
-    "land_certificates": "REGI",
-    "population": "SOCI",
-    "insurance_members": "HEAL",
-    "person_linked": "SOCI",
-    "gaps": "SOCI",
-    "population_by_commune_sex_age": "SOCI",
-    "enterprises_by_commune_status": "ECON",
-    "children_without_card_by_commune": "HEAL",
-    "enterprises_without_insured_staff_by_commune": "ECON",
-    "insurance_coverage_by_commune_age": "HEAL",
-}
-THEME_TITLES = {
+DEFAULT_THEME = "GOVE"
+THEME_TITLES = {  # the EU data-theme authority table, every concept: code -> (vi, en)
+    "AGRI": ("Nông nghiệp, thủy sản, lâm nghiệp và thực phẩm",
+             "Agriculture, fisheries, forestry and food"),
     "ECON": ("Kinh tế và tài chính", "Economy and finance"),
+    "EDUC": ("Giáo dục, văn hóa và thể thao", "Education, culture and sport"),
+    "ENER": ("Năng lượng", "Energy"),
+    "ENVI": ("Môi trường", "Environment"),
+    "GOVE": ("Chính phủ và khu vực công", "Government and public sector"),
+    "HEAL": ("Y tế", "Health"),
+    "INTR": ("Các vấn đề quốc tế", "International issues"),
+    "JUST": ("Tư pháp, hệ thống pháp luật và an toàn công cộng",
+             "Justice, legal system and public safety"),
+    "OP_DATPRO": ("Dữ liệu tạm thời", "Provisional data"),
     "REGI": ("Vùng và đô thị", "Regions and cities"),
     "SOCI": ("Dân số và xã hội", "Population and society"),
-    "HEAL": ("Y tế", "Health"),
-    "GOVE": ("Chính phủ và khu vực công", "Government and public sector"),
+    "TECH": ("Khoa học và công nghệ", "Science and technology"),
+    "TRAN": ("Giao thông", "Transport"),
 }
 FREQUENCIES = {  # spec update_frequency -> (EU frequency code, days before overdue)
     "daily": ("DAILY", 2),
@@ -58,8 +57,28 @@ FILE_TYPES = {"csv": "CSV", "csv-bom": "CSV", "parquet": "PARQUET", "ndjson": "J
               "json": "JSON", "xlsx": "XLSX"}
 
 
-def theme(dataset_id: str) -> str:
-    return THEMES.get(dataset_id, "GOVE")
+def theme_code(value: str | None) -> str:
+    """The EU data-theme code of a spec's `theme:` (a URI or a code; None: the default).
+    Raises ValueError for anything else (`theme_problem` says why)."""
+    if value is None:
+        return DEFAULT_THEME
+    code = value[len(EU_THEME):] if value.startswith(EU_THEME) else value
+    if code not in THEME_TITLES:
+        raise ValueError(theme_problem(value))
+    return code
+
+
+def theme_problem(value: object) -> str | None:
+    """None if `value` names an EU data theme, else what is wrong (for spec validation)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        return f"must be an EU data-theme URI ({EU_THEME}<CODE>), got {type(value).__name__}"
+    code = value[len(EU_THEME):] if value.startswith(EU_THEME) else value
+    if code in THEME_TITLES:
+        return None
+    return (f"{value!r} is not an EU data theme; use {EU_THEME}<CODE> (or the code) with CODE "
+            f"one of {', '.join(THEME_TITLES)}")
 
 
 def frequency(update_frequency: str) -> tuple[str | None, int | None]:

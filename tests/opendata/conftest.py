@@ -58,12 +58,12 @@ class LiveServer:
 @pytest.fixture(scope="session")
 def live_server(business_home: Published) -> Iterator[LiveServer]:
     """`lgsp serve` in its own process (granian, 2 workers) over the published home, after
-    the post-publish refresh `lgsp run` does (catalogue, exports, the indicator over it)."""
+    the post-publish refresh `lgsp run` does (catalogue, exports, the indicators over it)."""
 
 
     from opendata.refresh import refresh_after_publish
 
     outcomes = refresh_after_publish(business_home.spec, business_home.settings)
-    assert [o.status for o in outcomes] == ["exported", "exported"], outcomes  # + its indicator
+    assert {o.status for o in outcomes} == {"exported"} and len(outcomes) > 1, outcomes  # + indicators
     with served(business_home.settings.home) as url:
         yield LiveServer(url, business_home)

@@ -22,10 +22,13 @@ from tests.opendata.conftest import LiveServer
 
 BUSINESS = yaml.safe_load((DATASETS_DIR / "business_registry.yaml").read_text("utf-8"))
 LAND = yaml.safe_load((DATASETS_DIR / "land_parcels.yaml").read_text("utf-8"))
-INDICATOR = yaml.safe_load((SPECS_DIR / "enterprises_by_commune_status.yaml").read_text("utf-8"))
+INDICATORS = [yaml.safe_load(p.read_text("utf-8")) for p in sorted(SPECS_DIR.glob("*.yaml"))]
+INDICATORS = [i for i in INDICATORS if i["source"] == "business_registry"]
+BUSINESS_IDS = ["business_registry", *(i["id"] for i in INDICATORS)]
+"""The business registry and the indicators over it (its agency's packages)."""
 OPEN_IDS = sorted([p.stem for p in DATASETS_DIR.glob("*.yaml")
-                   if yaml.safe_load(p.read_text("utf-8")).get("open_data")] + [INDICATOR["id"]])
-"""The open specs and the one indicator whose source (the business registry) is published."""
+                   if yaml.safe_load(p.read_text("utf-8")).get("open_data")] + BUSINESS_IDS[1:])
+"""The open specs and the indicators whose source (the business registry) is published."""
 
 
 @pytest.fixture(scope="module")
@@ -54,10 +57,11 @@ def test_status_and_lists(ckan: ckanapi.RemoteCKAN) -> None:
     assert sorted(o["title"] for o in orgs) == sorted(
         [BUSINESS["owner"]["agency"]["vi"], LAND["owner"]["agency"]["vi"]])
     counts = {o["title"]: o["package_count"] for o in orgs}
-    assert counts == {BUSINESS["owner"]["agency"]["vi"]: 2, LAND["owner"]["agency"]["vi"]: 1}
+    assert counts == {BUSINESS["owner"]["agency"]["vi"]: len(BUSINESS_IDS), LAND["owner"]["agency"]["vi"]: 1}
     assert sorted(ckan.action.group_list()) == ["econ", "regi"]
     assert ckan.action.tag_list() == sorted(
-        set(BUSINESS["keywords"]) | set(LAND["keywords"]) | set(INDICATOR["keywords"]))
+        set(BUSINESS["keywords"]) | set(LAND["keywords"])
+        | {k for i in INDICATORS for k in i["keywords"]})
     assert ckan.action.tag_list(query="đất") == sorted(t for t in LAND["keywords"] if "đất" in t)
 
 
@@ -88,8 +92,7 @@ def test_package_search_q_fq_facets_paging_sort(ckan: ckanapi.RemoteCKAN,
     # Vietnamese with and without diacritics, and column names.
     for q in ("doanh nghiệp", "doanh nghiep", "DOANH NGHIEP"):
         found = ckan.action.package_search(q=q)
-        assert sorted(p["name"] for p in found["results"]) == [
-            "business_registry", "enterprises_by_commune_status"], q
+        assert sorted(p["name"] for p in found["results"]) == BUSINESS_IDS, q
     assert [p["name"] for p in ckan.action.package_search(q="sector_code")["results"]] == [
         "business_registry"]  # column names are searched too
     assert [p["name"] for p in ckan.action.package_search(q="thua dat")["results"]] == ["land_parcels"]
@@ -101,22 +104,22 @@ def test_package_search_q_fq_facets_paging_sort(ckan: ckanapi.RemoteCKAN,
     org = ckan.action.package_show(id="land_parcels")["owner_org"]
     by_org = ckan.action.package_search(fq=f"organization:{org}")
     assert [p["name"] for p in by_org["results"]] == ["land_parcels"]
-    assert ckan.action.package_search(fq=f"-organization:{org}")["count"] == 2
-    assert sorted(p["name"] for p in ckan.action.package_search(fq="res_format:CSV")["results"]) == [
-        "business_registry", "enterprises_by_commune_status"]
+    assert ckan.action.package_search(fq=f"-organization:{org}")["count"] == len(OPEN_IDS) - 1
+    assert sorted(p["name"] for p in ckan.action.package_search(fq="res_format:CSV")["results"]) == \
+        BUSINESS_IDS
     assert ckan.action.package_search(fq='tags:"đất đai" groups:regi')["count"] == 1
     faceted = ckan.action.package_search(**{"facet.field": ["organization", "res_format"],
                                             "facet.limit": 1})
     assert len(faceted["facets"]["organization"]) == 1  # limited to one entry
     full = ckan_get.action.package_search(**{"facet.field": '["organization","groups"]'})
-    assert full["facets"]["groups"] == {"econ": 2, "regi": 1}
+    assert full["facets"]["groups"] == {"econ": len(BUSINESS_IDS), "regi": 1}  # spec themes
     assert {i["display_name"] for i in full["search_facets"]["organization"]["items"]} == {
         BUSINESS["owner"]["agency"]["vi"], LAND["owner"]["agency"]["vi"]}
     asc = [p["name"] for p in ckan.action.package_search(sort="name asc")["results"]]
     desc = [p["name"] for p in ckan.action.package_search(sort="name desc")["results"]]
     assert asc == sorted(OPEN_IDS) and desc == asc[::-1]
     page = ckan.action.package_search(sort="name asc", rows=1, start=1)
-    assert page["count"] == 3 and [p["name"] for p in page["results"]] == asc[1:2]
+    assert page["count"] == len(OPEN_IDS) and [p["name"] for p in page["results"]] == asc[1:2]
 
 
 def test_ckan_error_shapes(ckan: ckanapi.RemoteCKAN, ckan_get: ckanapi.RemoteCKAN,
@@ -150,8 +153,7 @@ def test_organization_show_with_datasets(ckan: ckanapi.RemoteCKAN) -> None:
     org = ckan.action.package_show(id="business_registry")["owner_org"]
     shown = ckan.action.organization_show(id=org, include_datasets=True)
     assert shown["title"] == BUSINESS["owner"]["agency"]["vi"]
-    assert [p["name"] for p in shown["packages"]] == ["business_registry",
-                                                       "enterprises_by_commune_status"]
+    assert [p["name"] for p in shown["packages"]] == BUSINESS_IDS
 
 
 def test_datastore_search(ckan: ckanapi.RemoteCKAN, ckan_get: ckanapi.RemoteCKAN,

@@ -135,6 +135,26 @@ def test_enterprise_indicator_over_the_business_registry(business_home: Publishe
     for r in records:
         if "total" not in (r["commune_code"], r["status_code"]) and not r["suppressed"]:
             assert r["enterprises"] == truth.get((r["commune_code"], (r["status_code"],)), 0)
+    # the sector indicator is linked (same enterprises, same communes): built with it, right
+    # where published, and both tables together give the adversary no suppressed cell
+    sector = load_indicator(SPECS_DIR / "enterprises_by_commune_sector.yaml")
+    by_sector = _published(settings, sector.id)
+    codes = duckdb.connect().execute("SELECT commune_code, sector_code FROM read_parquet(?)",
+                                     [files]).fetchall()
+    ranges = {k: v.split("-") for k, v in sector.columns[0].code_ranges.items()}  # type: ignore[union-attr]
+    section = {s: next((k for k, (lo, hi) in ranges.items() if lo <= s[:2] <= hi), "other")
+               for _, s in codes}
+    sector_truth = Counter((c, (section[s],)) for c, s in codes)
+    assert len({section[s] for _, s in codes}) > 3  # the registry spans several sections
+    for r in by_sector:
+        if "total" not in (r["commune_code"], r["sector_section"]) and not r["suppressed"]:
+            assert r["enterprises"] == sector_truth.get((r["commune_code"], (r["sector_section"],)), 0)
+    from tests.opendata.test_suppression import linked_adversary
+
+    both = [_parse(records, ["commune_code", "status_code"], "enterprises"),
+            _parse(by_sector, ["commune_code", "sector_section"], "enterprises")]
+    joint = linked_adversary(both, [(0, 1, lambda cell: cell[0], lambda cell: cell[0])])
+    assert {x: r for x, r in joint.items() if r[1] - r[0] < 1 - 1e-6} == {}
 
 
 def test_grouping_by_personal_or_sensitive_columns_is_refused() -> None:
@@ -188,3 +208,73 @@ def test_coverage_indicator_counts_valid_cards_per_commune_and_age(tmp_path) -> 
         update={"column": "health_card_valid_to"})})
     with pytest.raises(ClassificationError, match="'health_card_valid_to' is sensitive-personal"):
         check_indicator(sensitive_row, source)
+
+
+def _parse(records: list[dict], dims: list[str], measure: str) -> dict:  # type: ignore[type-arg]
+    """What an attacker reads from one published indicator (the adversary's input)."""
+    row_dim, col_dims = dims[0], dims[1:]
+
+    def col(r: dict) -> tuple:  # type: ignore[type-arg]
+        return tuple(r[d] for d in col_dims)
+
+    cells = [r for r in records if r[row_dim] != "total" and r[col_dims[0]] != "total"]
+    grand = [r[measure] for r in records if r[row_dim] == "total" and r[col_dims[0]] == "total"
+             and not r["suppressed"]]
+    return {"rows": sorted({r[row_dim] for r in cells}), "cols": sorted({col(r) for r in cells}),
+            "published": {(r[row_dim], col(r)): r[measure] for r in cells if not r["suppressed"]},
+            "suppressed": {(r[row_dim], col(r)) for r in cells if r["suppressed"]},
+            "row_totals": {r[row_dim]: r[measure] for r in records if r[row_dim] != "total"
+                           and r[col_dims[0]] == "total" and not r["suppressed"]},
+            "col_totals": {col(r): r[measure] for r in records if r[row_dim] == "total"
+                           and r[col_dims[0]] != "total" and not r["suppressed"]},
+            "grand": grand[0] if grand else None}
+
+
+def test_population_and_coverage_are_suppressed_together(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The population (commune x sex x age) and coverage (commune x age x card) indicators count
+    the same living people: they are linked, suppressed together, and the adversary holding
+    both published tables (cells, margins, and their agreement on commune x age) recovers no
+    suppressed cell of either."""
+    import random
+
+    from opendata.indicators import (
+        compute_table,
+        linked_group,
+        load_indicators,
+        suppress_group,
+        table_records,
+    )
+    from tests.opendata.test_suppression import linked_adversary
+
+    every = load_indicators()
+    population = next(i for i in every if i.id == "population_by_commune_sex_age")
+    coverage = next(i for i in every if i.id == "insurance_coverage_by_commune_age")
+    assert [i.id for i in linked_group(population, every)] == [population.id, coverage.id]
+    ref = date(2026, 11, 1)
+    rng = random.Random(5)
+    people = [(f"3{rng.randint(0, 5):04d}", rng.choice(["Nam", "Nữ"]),
+               date(rng.randint(1940, 2025), rng.randint(1, 12), 1),
+               rng.choice([None, date(2026, 12, 31), date(2025, 1, 1)]),
+               rng.choice(["Còn sống"] * 9 + ["Đã mất"])) for _ in range(600)]
+    con = duckdb.connect()
+    con.execute("CREATE TABLE p (residence_commune_code VARCHAR, sex VARCHAR, date_of_birth DATE, "
+                "health_card_valid_to DATE, status VARCHAR)")
+    con.executemany("INSERT INTO p VALUES (?, ?, ?, ?, ?)", people)
+    con.execute(f"COPY p TO '{tmp_path / 'people.parquet'}' (FORMAT parquet)")
+    files = [str(tmp_path / "people.parquet")]
+    tables = [compute_table(population, get_spec("population"), files, ref),
+              compute_table(coverage, get_spec("person_linked"), files, ref)]
+    suppress_group([population, coverage], tables)
+    published = [_parse(table_records(population, tables[0]).to_pylist(),
+                        ["commune_code", "sex", "age_group"], "people"),
+                 _parse(table_records(coverage, tables[1]).to_pylist(),
+                        ["commune_code", "age_group", "health_card"], "people")]
+    assert published[0]["suppressed"] and published[1]["suppressed"]
+    link = (0, 1, lambda cell: (cell[0], cell[1][1]), lambda cell: (cell[0], cell[1][0]))
+    ranges = linked_adversary(published, [link])
+    recovered = {x: r for x, r in ranges.items() if r[1] - r[0] < 1 - 1e-6}
+    assert recovered == {}
+    alive = [p for p in people if p[4] == "Còn sống"]
+    truth = Counter((c, (s, _age_group(d, ref))) for c, s, d, _, _ in alive)
+    for (r, c), v in published[0]["published"].items():
+        assert v == truth.get((r, c), 0)
