@@ -1,7 +1,7 @@
 """Open-data exports, each format three ways, each in a fresh process (time and peak RSS):
 
 - lgsp: what `opendata.exports` runs per format: the Parquet export step (the open columns
-  sorted by primary key, zstd), then every other format from that file through
+  in the snapshot's order, zstd), then every other format from that file through
   `opendata.formats` (CSV with formula-safe cells, CSV with BOM, NDJSON, JSON array via
   DuckDB COPY; XLSX sheet rows rendered by DuckDB and zipped in a stream). The identifier
   scan that gates every format of an open dataset is timed once on its own row (`scan`,
@@ -76,9 +76,9 @@ def contender(approach: str, fmt: str, source: str, target: str, key: str) -> No
 
                     scan_identifiers(con, f"read_parquet('{source}')",
                                      [c for c, _ in _columns(source)])
-                elif fmt == "parquet":  # the export's own step: sorted by key, zstd
-                    con.execute(f"COPY (SELECT * FROM read_parquet('{source}') ORDER BY "
-                                f"\"{key}\") TO '{target}' (FORMAT parquet, COMPRESSION zstd)")
+                elif fmt == "parquet":  # the export's own step: the snapshot's order, zstd
+                    con.execute(f"COPY (SELECT * FROM read_parquet('{source}')) TO '{target}' "
+                                "(FORMAT parquet, COMPRESSION zstd)")
                 else:
                     WRITERS[fmt].write(con, Path(source), Path(target), _columns(source))
         elif approach == "duckdb":

@@ -27,6 +27,20 @@ _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "
 _SEPARATOR = "\x1f"  # never in a rendered line: control characters are removed from text
 
 
+
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+"""Every entry's time in the zip: fixed, so one snapshot always gives the same bytes."""
+
+
+def _entry(name: str) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=ZIP_TIME)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    # deflate level 1 (fast; the sheets are most of the bytes), as ZipFile.open sets it on
+    # Python 3.11 (the project's pinned version; public `compress_level` from 3.13)
+    info._compresslevel = 1  # type: ignore[attr-defined]
+    return info
+
+
 def _column_letters(index: int) -> str:
     letters = ""
     index += 1
@@ -137,17 +151,17 @@ def write_xlsx(con: duckdb.DuckDBPyConnection, source: Path, target: Path,
                 f"file_row_number = true))")
     lines = target.with_suffix(".rows.tmp")
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
-        zf.writestr("[Content_Types].xml", _CONTENT_TYPES.format(
+        zf.writestr(_entry("[Content_Types].xml"), _CONTENT_TYPES.format(
             sheets="".join(_SHEET_TYPE.format(n=i + 1) for i in range(sheets))))
-        zf.writestr("_rels/.rels", _ROOT_RELS)
-        zf.writestr("xl/workbook.xml", _WORKBOOK.format(sheets="".join(
+        zf.writestr(_entry("_rels/.rels"), _ROOT_RELS)
+        zf.writestr(_entry("xl/workbook.xml"), _WORKBOOK.format(sheets="".join(
             f'<sheet name="{"data" if i == 0 else f"data{i + 1}"}" sheetId="{i + 1}" '
             f'r:id="rId{i + 1}"/>' for i in range(sheets))))
-        zf.writestr("xl/_rels/workbook.xml.rels", _WORKBOOK_RELS.format(rels="".join(
+        zf.writestr(_entry("xl/_rels/workbook.xml.rels"), _WORKBOOK_RELS.format(rels="".join(
             f'<Relationship Id="rId{i + 1}" Type="http://schemas.openxmlformats.org/'
             f'officeDocument/2006/relationships/worksheet" Target="worksheets/sheet{i + 1}.xml"/>\n'
             for i in range(sheets))))
-        zf.writestr("xl/styles.xml", _STYLES)
+        zf.writestr(_entry("xl/styles.xml"), _STYLES)
         for s in range(sheets):
             first = s * per_sheet
             con.execute(
@@ -156,7 +170,7 @@ def write_xlsx(con: duckdb.DuckDBPyConnection, source: Path, target: Path,
                 f"WHERE _n > {first} AND _n <= {first + per_sheet})) "
                 f"TO {lit(str(lines))} (FORMAT csv, HEADER false, DELIMITER '{_SEPARATOR}', "
                 f"QUOTE '\x1e', ESCAPE '\x1e', COMMENT '')")
-            with zf.open(f"xl/worksheets/sheet{s + 1}.xml", "w", force_zip64=True) as out:
+            with zf.open(_entry(f"xl/worksheets/sheet{s + 1}.xml"), "w", force_zip64=True) as out:
                 out.write((_SHEET_HEAD + header).encode())
                 with lines.open("rb") as src:
                     shutil.copyfileobj(src, out, 1 << 20)
