@@ -50,7 +50,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     app.include_router(portal_routes.router)
     app.mount("/portal-static", StaticFiles(directory=portal_routes.STATIC_DIR), name="portal-static")
+    _freeze_startup_objects()
     return app
+
+
+def _freeze_startup_objects() -> None:
+    """Move everything built at start (modules, routes, specs, caches) out of the garbage
+    collector's reach: its full collections then scan only what requests create (a full
+    collection over the startup heap stalled a worker for tens of milliseconds)."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
 
 
 def __getattr__(name: str) -> FastAPI:
