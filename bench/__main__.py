@@ -116,6 +116,8 @@ def main(which: Annotated[str, typer.Argument()] = "population",
                   "(land, default 1 M; api, default 1.2 M)")] = None,
          duration: Annotated[int | None, typer.Option(
              help="seconds of load per variant (api, default 30)")] = None,
+         formats: Annotated[str | None, typer.Option(
+             help="exports: only these formats, comma-separated (e.g. csv-bom,json)")] = None,
          ) -> None:
     RESULTS.mkdir(exist_ok=True)
     if which == "population":
@@ -144,7 +146,7 @@ def main(which: Annotated[str, typer.Argument()] = "population",
         from bench.opendata_exports import run as run_exports
         from bench.opendata_exports import table as exports_table
 
-        rows = run_exports(size or 1_200_000)
+        rows = run_exports(size or 1_200_000, formats.split(",") if formats else None)
         console.print(exports_table(rows))
     elif which == "reconcile":
         from bench.reconcile import run as run_reconcile

@@ -216,7 +216,11 @@ def _make_source(which: str, rows: int, path: Path) -> tuple[str, str]:
     return name, key
 
 
-def run(size: int) -> list[dict[str, Any]]:
+def run(size: int, formats: list[str] | None = None) -> list[dict[str, Any]]:
+    """Every contender of every format (or of `formats` only) on both sources."""
+    unknown = set(formats or []) - {"scan", *FORMATS}
+    if unknown:
+        raise ValueError(f"unknown format(s) {sorted(unknown)}: choose from scan, {', '.join(FORMATS)}")
     results: list[dict[str, Any]] = []
     tenth = max(size // 10, 1)
     with tempfile.TemporaryDirectory(prefix="bench-exports-") as tmp:
@@ -226,7 +230,7 @@ def run(size: int) -> list[dict[str, Any]]:
             name, key = _make_source(make, size, full)
             _make_source(make, tenth, small)
             scan = ["scan"] if make == "business_registry" else []  # the open dataset's gate
-            for fmt in [*scan, *FORMATS]:
+            for fmt in [f for f in [*scan, *FORMATS] if formats is None or f in formats]:
                 for approach in ("lgsp", "duckdb", "pandas"):
                     if fmt == "scan" and approach != "lgsp" or approach == "duckdb" and fmt == "xlsx":
                         continue

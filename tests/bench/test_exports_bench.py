@@ -1,0 +1,25 @@
+"""The exports benchmark runs end to end at a tiny size: for each source, our writer,
+DuckDB's COPY and pandas each wrote the format (rows, time and peak memory measured), and
+a format it does not know is refused by name."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.opendata_exports import run, table
+
+
+def test_one_format_on_both_sources_three_ways() -> None:
+    rows = run(2000, ["csv-bom"])
+    got = {(r["source"].split(" ")[0], r["approach"]) for r in rows}
+    assert got == {(s, a) for s in ("business_registry", "population")
+                   for a in ("lgsp", "duckdb", "pandas")}
+    assert all(r["format"] == "csv-bom" and r["rows"] == 2000 and r["seconds"] > 0
+               and r["peak_mb"] > 0 for r in rows)
+    assert all(r["tenth_peak_mb"] > 0 for r in rows if r["approach"] != "pandas")
+    assert table(rows).row_count == len(rows)
+
+
+def test_an_unknown_format_is_named() -> None:
+    with pytest.raises(ValueError, match=r"unknown format\(s\) \['xls'\]"):
+        run(10, ["xls"])
