@@ -34,6 +34,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import sparse
 from scipy.optimize import linprog
 
 Row = Hashable
@@ -199,10 +200,15 @@ def exposed_linked(tables: list[SuppressedTable], links: list[Link]) -> list[tup
     for link in links:
         eqs.extend(_link_system(tables, link, index))
     n = len(index)
-    matrix = np.zeros((len(eqs), n))
+    # sparse, built once: HiGHS takes it as is (a dense matrix was converted again for each
+    # of the two LPs per hidden cell, which took minutes on the default run's population)
+    rows_, cols_, vals = [], [], []
     for i, (coef, _) in enumerate(eqs):
         for j, a in coef.items():
-            matrix[i, j] = a
+            rows_.append(i)
+            cols_.append(j)
+            vals.append(a)
+    matrix = sparse.csc_matrix((vals, (rows_, cols_)), shape=(len(eqs), n))
     rhs = np.array([b for _, b in eqs])
     eq = {"A_eq": matrix, "b_eq": rhs} if eqs else {}
     proven = {(ti, cell) for ti, t in enumerate(tables)
