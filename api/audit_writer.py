@@ -32,6 +32,26 @@ _started = False
 _start_lock = threading.Lock()
 
 
+def _commit(batch: list[tuple[Settings, dict[str, Any], Any]]) -> None:
+    """Append a batch's entries (one transaction per control database) and settle each
+    waiting future (threads' or the event loop's) with the outcome."""
+    by_settings: dict[Settings, list[tuple[dict[str, Any], Any]]] = {}
+    for settings, fields, fut in batch:
+        by_settings.setdefault(settings, []).append((fields, fut))
+    for settings, items in by_settings.items():
+        try:
+            audit.append_many(settings, [fields for fields, _ in items])
+            metrics.audit_batch(len(items))
+        except BaseException as exc:  # noqa: BLE001 - handed to every waiting request
+            for _, fut in items:
+                if not fut.done():
+                    fut.set_exception(exc)
+        else:
+            for _, fut in items:
+                if not fut.done():
+                    fut.set_result(None)
+
+
 def _run() -> None:
     busy = False
     while True:
@@ -44,19 +64,7 @@ def _run() -> None:
             except queue.Empty:
                 break
         busy = len(batch) > 1
-        by_settings: dict[Settings, list[tuple[dict[str, Any], Future[None]]]] = {}
-        for settings, fields, fut in batch:
-            by_settings.setdefault(settings, []).append((fields, fut))
-        for settings, items in by_settings.items():
-            try:
-                audit.append_many(settings, [fields for fields, _ in items])
-                metrics.audit_batch(len(items))
-            except BaseException as exc:  # noqa: BLE001 - handed to every waiting request
-                for _, fut in items:
-                    fut.set_exception(exc)
-            else:
-                for _, fut in items:
-                    fut.set_result(None)
+        _commit(batch)
 
 
 def _submit(settings: Settings, fields: dict[str, Any]) -> Future[None]:
@@ -83,22 +91,7 @@ def _flush(loop: asyncio.AbstractEventLoop) -> None:
     """Commit every entry the event loop's handlers queued since the last flush, in the
     loop's own thread: no hand-over to the writer thread and back (each cost a wake-up of
     the loop and a GIL switch, which under load cost more than the commit itself)."""
-    batch = _pending.pop(loop, [])
-    by_settings: dict[Settings, list[tuple[dict[str, Any], asyncio.Future[None]]]] = {}
-    for settings, fields, fut in batch:
-        by_settings.setdefault(settings, []).append((fields, fut))
-    for settings, items in by_settings.items():
-        try:
-            audit.append_many(settings, [fields for fields, _ in items])
-            metrics.audit_batch(len(items))
-        except BaseException as exc:  # noqa: BLE001 - handed to every waiting request
-            for _, fut in items:
-                if not fut.done():
-                    fut.set_exception(exc)
-        else:
-            for _, fut in items:
-                if not fut.done():
-                    fut.set_result(None)
+    _commit(_pending.pop(loop, []))
 
 
 async def append_async(settings: Settings, **fields: Any) -> None:
