@@ -118,6 +118,8 @@ def main(which: Annotated[str, typer.Argument()] = "population",
              help="seconds of load per variant (api, default 30)")] = None,
          formats: Annotated[str | None, typer.Option(
              help="exports: only these formats, comma-separated (e.g. csv-bom,json)")] = None,
+         repeat: Annotated[int | None, typer.Option(
+             help="exports: runs per contender, median printed (default 3)")] = None,
          ) -> None:
     RESULTS.mkdir(exist_ok=True)
     if which == "population":
@@ -146,7 +148,8 @@ def main(which: Annotated[str, typer.Argument()] = "population",
         from bench.opendata_exports import run as run_exports
         from bench.opendata_exports import table as exports_table
 
-        rows = run_exports(size or 1_200_000, formats.split(",") if formats else None)
+        rows = run_exports(size or 1_200_000, formats.split(",") if formats else None,
+                           repeat or 3)
         console.print(exports_table(rows))
     elif which == "reconcile":
         from bench.reconcile import run as run_reconcile
