@@ -10,9 +10,10 @@ never fork the chain. `verify()` walks the chain and names an edited, deleted or
 entry; the head also catches a deleted tail.
 
 Two ways in: `append(session, ...)` adds one entry in the caller's ORM transaction (the
-control-plane changes, audited with the change itself); `append_many(settings, entries)`
-writes a batch of request entries in one transaction with SQLAlchemy Core bulk inserts
-(api/audit_writer.py's group commit). On SQLite the batch first takes an exclusive file
+control-plane changes, audited with the change itself); `seal_journal(settings, name, take)`
+chains a batch of request entries read from a worker's journal (api/audit_journal.py) and
+moves the journal's sealed mark, in one transaction with SQLAlchemy Core bulk inserts. On
+SQLite the batch first takes an exclusive file
 lock (`control.db.audit-lock`, flock: the other worker process waits in the kernel and
 wakes at once, not in SQLite's busy handler that sleeps up to 100 ms) and then BEGIN
 IMMEDIATE; on PostgreSQL the head row is locked with SELECT ... FOR UPDATE. Either way the
@@ -26,18 +27,25 @@ import hmac
 import json
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from api import control_version
 from api.keys import audit_hmac_key
-from api.models import ApiAuditCheckpoint, ApiAuditEntry, ApiAuditHead, ApiAuditSubject
+from api.models import (
+    ApiAuditCheckpoint,
+    ApiAuditEntry,
+    ApiAuditHead,
+    ApiAuditJournal,
+    ApiAuditSubject,
+)
 from lgsp.config import Settings
 
 GENESIS = "0" * 64
@@ -45,14 +53,14 @@ WRITE_LOCK = threading.Lock()
 """Held by a worker's request threads around an append's transaction: they queue here
 instead of in SQLite's busy handler, which sleeps up to 100 ms per retry."""
 CHECKPOINT_EVERY = 1000
+JOURNAL_DAMAGED = "audit.journal_damaged"
 _HASHED = ("at", "actor", "action", "purpose", "dataset", "query", "snapshot_id", "row_count",
            "response_sha256", "subjects", "details", "prev_hash")
 
 
 def subject_hash(settings: Settings, personal_id: str) -> str:
     """The keyed hash under which the log knows a person (never the ID in clear)."""
-    return hmac.new(audit_hmac_key(settings), personal_id.strip().encode("utf-8"),
-                    hashlib.sha256).hexdigest()
+    return hmac.digest(audit_hmac_key(settings), personal_id.strip().encode("utf-8"), "sha256").hex()
 
 
 def entry_hash(fields: dict[str, Any]) -> str:
@@ -156,9 +164,21 @@ def _sql(statement: Any, dialect: Any) -> tuple[str, tuple[str, ...] | None]:
     return found
 
 
+_JSON_COLUMNS = frozenset(("subjects", "details"))
+
+
+def _json_text(value: Any) -> str:
+    """A JSON column's stored text (read back with json.loads: the hash is computed from
+    the values, so any valid JSON of them verifies)."""
+    return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 def _dbapi_params(order: tuple[str, ...] | None, rows: list[dict[str, Any]]) -> Any:
-    rows = [{k: json.dumps(v) if k in ("subjects", "details") else v for k, v in r.items()} for r in rows]
-    return [tuple(r[k] for k in order) for r in rows] if order is not None else rows
+    if order is None:
+        return [{k: _json_text(v) if k in _JSON_COLUMNS else v for k, v in r.items()} for r in rows]
+    json_at = [k in _JSON_COLUMNS for k in order]
+    return [tuple(_json_text(r[k]) if j else r[k] for k, j in zip(order, json_at, strict=True))
+            for r in rows]
 
 
 _sqlite_writers = threading.local()
@@ -205,10 +225,12 @@ def _checkpointer(path: str) -> None:
 
 def _chain_rows(settings: Settings, seq: int, prev: str, entries: list[dict[str, Any]]
                 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """Entries (`journal_fields`, no link yet) chained after (seq, prev): the rows of the
+    log, of the who-accessed index and of the signed checkpoints that fall among them."""
     rows, subjects, checkpoints = [], [], []
     for e in entries:
         seq += 1
-        fields = _new_fields(settings, prev, **e)
+        fields = {**e, "prev_hash": prev}
         prev = entry_hash(fields)
         rows.append({"seq": seq, "entry_hash": prev, **fields})
         subjects += [{"seq": seq, "subject": h} for h in fields["subjects"]]
@@ -217,12 +239,31 @@ def _chain_rows(settings: Settings, seq: int, prev: str, entries: list[dict[str,
     return rows, subjects, checkpoints
 
 
-def append_many(settings: Settings, entries: list[dict[str, Any]]) -> list[int]:
-    """Append request entries (keyword arguments of `append`) at the chain's end in one
-    transaction; their sequence numbers, in order. The statements are SQLAlchemy Core
-    (compiled once per dialect); on SQLite they run as DBAPI executemany on the writer
-    thread's own connection inside BEGIN IMMEDIATE, on PostgreSQL through a pooled
-    connection with the head row locked FOR UPDATE."""
+def journal_fields(settings: Settings, **kwargs: Any) -> dict[str, Any]:
+    """An entry's fields (keyword arguments of `append`) as the journal keeps them until
+    sealed: everything the hash covers but the link to the previous entry."""
+    fields = _new_fields(settings, "", **kwargs)
+    del fields["prev_hash"]
+    return fields
+
+
+Take = Callable[[int, int], tuple[list[dict[str, Any]], int, int]]
+"""(sealed bytes, sealed lines) -> (entries to chain, new sealed bytes, new sealed lines)."""
+_JOURNAL = select(ApiAuditJournal.sealed_bytes, ApiAuditJournal.sealed_lines).where(
+    ApiAuditJournal.name == bindparam("name"))
+_INSERT_JOURNAL = insert(ApiAuditJournal.__table__)
+_SET_JOURNAL = (update(ApiAuditJournal.__table__)
+                .where(ApiAuditJournal.__table__.c.name == bindparam("journal"))
+                .values(sealed_bytes=bindparam("b"), sealed_lines=bindparam("n")))
+
+
+def seal_journal(settings: Settings, name: str, take: Take) -> int:
+    """Chain what `take` reads from journal `name` past its sealed mark, and move the mark,
+    in one transaction (so each journal line is chained exactly once, whoever seals it);
+    the number of entries chained. The mark is read inside the chain's lock: on SQLite an
+    flock beside the database (the other processes wait in the kernel, not in SQLite's busy
+    handler that sleeps up to 100 ms) then BEGIN IMMEDIATE on the sealing thread's own
+    connection; on PostgreSQL the head row locked FOR UPDATE."""
     from control import db
 
     eng = db.engine(settings)
@@ -235,33 +276,69 @@ def append_many(settings: Settings, entries: list[dict[str, Any]]) -> list[int]:
                 head = con.execute(_sql(_HEAD, eng.dialect)[0], (1,)).fetchone()
                 if head is None:
                     raise RuntimeError("api_audit_head row is missing: the audit log was tampered with")
+                sql, order = _sql(_JOURNAL, eng.dialect)
+                mark = con.execute(sql, _dbapi_params(order, [{"name": name, "name_1": name}])[0]).fetchone()
+                entries, new_bytes, new_lines = take(*(mark or (0, 0)))
+                if not entries and (mark or (0, 0)) == (new_bytes, new_lines):
+                    con.execute("ROLLBACK")
+                    return 0
                 rows, subjects, checkpoints = _chain_rows(settings, head[0], head[1], entries)
                 for statement, items in ((_INSERT_ENTRIES, rows), (_INSERT_SUBJECTS, subjects),
                                          (_INSERT_CHECKPOINTS, checkpoints)):
                     if items:
                         sql, order = _sql(statement, eng.dialect)
                         con.executemany(sql, _dbapi_params(order, items))
-                sql, order = _sql(_SET_HEAD, eng.dialect)
-                con.execute(sql, _dbapi_params(order, [{"new_seq": rows[-1]["seq"],
-                                                        "new_hash": rows[-1]["entry_hash"], "id_1": 1}])[0])
+                if mark is None:
+                    sql, order = _sql(_INSERT_JOURNAL, eng.dialect)
+                    con.execute(sql, _dbapi_params(order, [{"name": name, "sealed_bytes": new_bytes,
+                                                            "sealed_lines": new_lines}])[0])
+                else:
+                    sql, order = _sql(_SET_JOURNAL, eng.dialect)
+                    con.execute(sql, _dbapi_params(order, [{"journal": name, "b": new_bytes,
+                                                            "n": new_lines}])[0])
+                if rows:
+                    sql, order = _sql(_SET_HEAD, eng.dialect)
+                    last = {"new_seq": rows[-1]["seq"], "new_hash": rows[-1]["entry_hash"], "id_1": 1}
+                    con.execute(sql, _dbapi_params(order, [last])[0])
                 con.execute("COMMIT")
             except BaseException:
                 if con.in_transaction:
                     con.execute("ROLLBACK")
                 raise
-            return [r["seq"] for r in rows]
+            return len(rows)
         with eng.begin() as pg:
             head = pg.execute(_HEAD_FOR_UPDATE).one_or_none()
             if head is None:
                 raise RuntimeError("api_audit_head row is missing: the audit log was tampered with")
+            mark = pg.execute(_JOURNAL, {"name": name}).one_or_none()
+            entries, new_bytes, new_lines = take(*(tuple(mark) if mark else (0, 0)))
+            if not entries and (tuple(mark) if mark else (0, 0)) == (new_bytes, new_lines):
+                return 0
             rows, subjects, checkpoints = _chain_rows(settings, head.seq, head.entry_hash, entries)
-            pg.execute(_INSERT_ENTRIES, rows)
+            if rows:
+                pg.execute(_INSERT_ENTRIES, rows)
             if subjects:
                 pg.execute(_INSERT_SUBJECTS, subjects)
             if checkpoints:
                 pg.execute(_INSERT_CHECKPOINTS, checkpoints)
-            pg.execute(_SET_HEAD, {"new_seq": rows[-1]["seq"], "new_hash": rows[-1]["entry_hash"]})
-        return [r["seq"] for r in rows]
+            if mark is None:
+                pg.execute(_INSERT_JOURNAL, {"name": name, "sealed_bytes": new_bytes,
+                                             "sealed_lines": new_lines})
+            else:
+                pg.execute(_SET_JOURNAL, {"journal": name, "b": new_bytes, "n": new_lines})
+            if rows:
+                pg.execute(_SET_HEAD, {"new_seq": rows[-1]["seq"], "new_hash": rows[-1]["entry_hash"]})
+        return len(rows)
+
+
+def forget_journal(settings: Settings, name: str) -> None:
+    """Drop a removed journal's sealed mark."""
+    from sqlalchemy import delete
+
+    from control import db
+
+    with db.engine(settings).begin() as con:
+        con.execute(delete(ApiAuditJournal).where(ApiAuditJournal.name == name))
 
 
 def _signed(settings: Settings, seq: int, entry_hash_: str) -> dict[str, Any]:
@@ -300,7 +377,8 @@ def checkpoint(session: Session, settings: Settings) -> ApiAuditCheckpoint | Non
 class Problem:
     seq: int
     kind: str
-    """edited | deleted | reordered | head"""
+    """edited | deleted | reordered | head | checkpoint | journal (a journal line damaged
+    before it was sealed, recorded as such in the chain: api/audit_journal.py)"""
     message: str
 
 
@@ -328,6 +406,11 @@ def verify(session: Session, settings: Settings | None = None) -> list[Problem]:
                 problems.append(Problem(prev_seq, "edited", f"entry {prev_seq} was replaced or "
                                         f"edited with its hash recomputed: entry {e.seq} no longer "
                                         "links to it"))
+        if e.action == JOURNAL_DAMAGED:
+            d = e.details or {}
+            problems.append(Problem(e.seq, "journal", f"entry {e.seq}: line {d.get('line')} of the "
+                                    f"audit journal {d.get('journal')} was damaged before it was "
+                                    f"sealed: {d.get('problem')}"))
         prev_seq, prev_hash = e.seq, e.entry_hash
     head = session.get(ApiAuditHead, 1)
     if head is not None and (head.seq != prev_seq or head.entry_hash != prev_hash):

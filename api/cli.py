@@ -196,10 +196,11 @@ def grants_list(client_id: Annotated[str | None, typer.Argument()] = None) -> No
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Walk the hash chain; name every edited, deleted or reordered entry (exit 1 if any)."""
-    from api import audit
+    from api import audit, audit_journal
     from control import db
 
     settings = Settings.from_env()
+    audit_journal.seal_all(settings)  # the workers' journals first: the whole log
     with db.session(settings) as s:
         problems = audit.verify(s, settings)
         count = s.execute(audit.count_sql()).scalar_one()
@@ -215,10 +216,11 @@ def audit_verify() -> None:
 @audit_app.command("checkpoint")
 def audit_checkpoint() -> None:
     """Sign the chain's current head now (also done every 1,000 entries)."""
-    from api import audit
+    from api import audit, audit_journal
     from control import db
 
     settings = Settings.from_env()
+    audit_journal.seal_all(settings)  # the workers' journals first: the whole log
     with db.session(settings) as s:
         audit.append(s, settings, actor=_actor(), action="audit.checkpoint")
         cp = audit.checkpoint(s, settings)
@@ -228,10 +230,11 @@ def audit_checkpoint() -> None:
 @audit_app.command("who-accessed")
 def audit_who_accessed(personal_id: str) -> None:
     """Which client read this person's record, when and for what purpose."""
-    from api import audit
+    from api import audit, audit_journal
     from control import db
 
     settings = Settings.from_env()
+    audit_journal.seal_all(settings)  # the workers' journals first: the whole log
     with db.session(settings) as s:
         found = audit.who_accessed(s, settings, personal_id)
         audit.append(s, settings, actor=_actor(), action="audit.who_accessed", personal_ids=[personal_id],

@@ -12,6 +12,8 @@ database's one metadata (`control.models.Base`); created by migration 0002_api.
   and signed checkpoints so a rewrite of log and head together is noticed too.
 - `api_control_version`: one counter bumped with every client, credential or grant change
   (migration 0003), so workers may cache them and still see a revocation at once.
+- `api_audit_journals`: how far each worker's audit journal is sealed into the chain
+  (migration 0004; api/audit_journal.py).
 """
 
 from __future__ import annotations
@@ -148,3 +150,14 @@ class ApiControlVersion(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     version: Mapped[int] = mapped_column(BigInteger)
+
+
+class ApiAuditJournal(Base):
+    """How far a worker's audit journal (api/audit_journal.py) is sealed into the chain:
+    updated in the same transaction as the entries, so a line is chained exactly once."""
+
+    __tablename__ = "api_audit_journals"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    sealed_bytes: Mapped[int] = mapped_column(BigInteger)
+    sealed_lines: Mapped[int] = mapped_column(BigInteger)

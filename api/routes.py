@@ -31,7 +31,18 @@ import orjson
 from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from api import audit, audit_writer, auth_cache, clients, data, grants, odata, ratelimit, tokens
+from api import (
+    audit,
+    audit_journal,
+    audit_writer,
+    auth_cache,
+    clients,
+    data,
+    grants,
+    odata,
+    ratelimit,
+    tokens,
+)
 from api.models import ApiClient
 from api.problems import Problem
 from catalog.spec import DatasetSpec, load_specs
@@ -426,6 +437,7 @@ def who_accessed(request: Request, personal_id: str) -> Response:
     if "dpo" not in (client.roles or []):
         audit_writer.append(settings, actor=client_id, action="audit.who_accessed.denied")
         raise Problem(403, "not_dpo", "Only a data protection officer's client may ask this")
+    audit_journal.seal_all(settings)  # every worker's journal first: the log up to now
     with db.session(settings) as s:
         found = audit.who_accessed(s, settings, personal_id)
     audit_writer.append(settings, actor=client_id, action="audit.who_accessed",

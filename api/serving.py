@@ -52,8 +52,17 @@ _built: set[Path] = set()
 _building_lock = threading.Lock()
 
 
+_paths: dict[tuple[Path, str, int], Path] = {}
+
+
 def copy_path(settings: Settings, dataset: str, snapshot_id: int) -> Path:
-    return settings.home / "serving" / dataset / f"{snapshot_id}.sqlite"
+    key = (settings.home, dataset, snapshot_id)
+    found = _paths.get(key)
+    if found is None:
+        if len(_paths) > 1024:
+            _paths.clear()
+        found = _paths[key] = settings.home / "serving" / dataset / f"{snapshot_id}.sqlite"
+    return found
 
 
 @contextmanager

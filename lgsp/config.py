@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -18,6 +19,9 @@ _ENV_REF = re.compile(r"\$\{([A-Z0-9_]+)(?::-([^}]*))?\}")
 
 @dataclass(frozen=True)
 class Settings:
+    """Where everything lives. Frozen; the derived paths and URIs are computed once per
+    instance (cached_property writes past the frozen __setattr__), since request handlers
+    read them on every request."""
     home: Path
     specs_dir: Path
     catalog_uri: str | None = None
@@ -49,45 +53,45 @@ class Settings:
             api_store_uri=os.environ.get("LGSP_API_STORE_URI") or None,
         )
 
-    @property
+    @cached_property
     def raw_dir(self) -> Path:
         return self.home / "raw"
 
-    @property
+    @cached_property
     def warehouse_dir(self) -> Path:
         return self.home / "warehouse"
 
-    @property
+    @cached_property
     def state_dir(self) -> Path:
         return self.home / "state"
 
-    @property
+    @cached_property
     def quality_dir(self) -> Path:
         return self.home / "quality"
 
-    @property
+    @cached_property
     def reference_dir(self) -> Path:
         return self.home / "reference"
 
-    @property
+    @cached_property
     def airflow_home(self) -> Path:
         return self.home / "airflow"
 
-    @property
+    @cached_property
     def duckdb_temp_dir(self) -> Path:
         """Where DuckDB spills joins, sorts and windows beyond its memory limit."""
         return self.home / "tmp" / "duckdb"
 
-    @property
+    @cached_property
     def control_db_uri(self) -> str:
         return self.control_uri or f"sqlite:///{self.home / 'control.db'}"
 
-    @property
+    @cached_property
     def opendata_dir(self) -> Path:
         """Open-data export files, per dataset and snapshot."""
         return self.home / "opendata"
 
-    @property
+    @cached_property
     def iceberg_catalog_uri(self) -> str:
         return self.catalog_uri or f"sqlite:///{self.warehouse_dir / 'catalog.db'}"
 

@@ -20,15 +20,17 @@ from lgsp.config import Settings
 
 
 def prepare(settings: Settings) -> None:
-    """Before the workers start: migrate the control database, refresh the catalogue
+    """Before the workers start: migrate the control database, seal the audit journals an
+    earlier run left (api/audit_journal.py), refresh the catalogue
     entries of every spec and build the agency API's serving copies of every current
     snapshot (api/serving.py; one process does it, so workers never race on it)."""
-    from api import data, serving
+    from api import audit_journal, data, serving
     from catalog import catalogue
     from catalog.spec import load_specs
     from control import db
 
     db.engine(settings)
+    audit_journal.seal_all(settings)  # what workers of an earlier run left unsealed
     for spec in load_specs(settings.specs_dir):
         catalogue.sync_dataset(spec, settings)
         snap = data.snapshot(settings, spec.id)

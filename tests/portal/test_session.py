@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from hypothesis import given
 from hypothesis import strategies as st
 
-from api import audit, clients, grants
+from api import audit, audit_journal, clients, grants
 from api.models import ApiAuditEntry, ApiClient
 from catalog.spec import DatasetSpec, load_specs
 from control import db
@@ -65,6 +65,7 @@ def sign_in(c: TestClient, agent: Agent, next_: str | None = None, **headers: st
 def audit_entries(home: PortalHome, action: str, actor: str) -> list[ApiAuditEntry]:
     from sqlalchemy import select
 
+    audit_journal.seal_all(home.settings)  # as `lgsp audit` does before it reads
     with db.session(home.settings) as s:
         return list(s.scalars(select(ApiAuditEntry).where(ApiAuditEntry.action == action,
                                                           ApiAuditEntry.actor == actor)))
