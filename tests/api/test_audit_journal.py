@@ -28,6 +28,8 @@ from lgsp.config import Settings
 
 PID = "001089012345"
 PROJECT = Path(__file__).resolve().parents[2]
+SEAL_ONE = ("import sys; from pathlib import Path; from lgsp.config import Settings; "
+            "from api import audit_journal; audit_journal.seal(Settings.from_env(), Path(sys.argv[1]))")
 
 
 def _entry(i: int) -> dict[str, object]:
@@ -77,11 +79,9 @@ def test_concurrent_sealers_chain_each_line_once(settings: Settings) -> None:
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(lambda _: audit_journal.seal(settings, j.path), range(4)))
     # and from other processes too (the chain's flock and the sealed mark in the database)
-    code = ("import sys; from pathlib import Path; from lgsp.config import Settings; "
-            "from api import audit_journal; audit_journal.seal(Settings.from_env(), Path(sys.argv[1]))")
     for i in range(300, 400):
         j.write(audit.journal_fields(settings, **_entry(i)))  # type: ignore[arg-type]
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(j.path)], cwd=PROJECT,
+    procs = [subprocess.Popen([sys.executable, "-c", SEAL_ONE, str(j.path)], cwd=PROJECT,
                               env={**os.environ, "LGSP_HOME": str(settings.home)}) for _ in range(3)]
     audit_journal.seal(settings, j.path)
     assert [p.wait(timeout=120) for p in procs] == [0, 0, 0]
@@ -209,3 +209,28 @@ def test_property_every_intact_line_chained_once_in_order_and_damage_named(
     assert all(e.details["journal"] == name for e in damaged)
     assert len(mine) == len(lookups) + len(damaged)
     assert bool(damaged) == disturbed
+
+
+def test_on_postgresql_concurrent_sealers_chain_each_line_once(settings: Settings) -> None:
+    """The same with the control database on PostgreSQL (the head row locked FOR UPDATE)."""
+    import dataclasses
+
+    from tests.concurrency import pg_catalog
+
+    with pg_catalog() as uri:
+        pg = dataclasses.replace(settings, control_uri=uri)
+        try:
+            j = _own_journal(pg, 200)
+            procs = [subprocess.Popen([sys.executable, "-c", SEAL_ONE, str(j.path)], cwd=PROJECT,
+                                      env={**os.environ, "LGSP_HOME": str(settings.home),
+                                           "LGSP_CONTROL_DB_URI": uri}) for _ in range(2)]
+            with ThreadPoolExecutor(2) as pool:
+                list(pool.map(lambda _: audit_journal.seal(pg, j.path), range(2)))
+            assert [p.wait(timeout=120) for p in procs] == [0, 0]
+            assert [e.query for e in _chain(pg)] == [f"key={i}" for i in range(200)]
+            with db.session(pg) as s:
+                assert audit.verify(s, pg) == []
+        finally:
+            eng = db._engines.pop(uri, None)
+            if eng is not None:
+                eng.dispose()
