@@ -122,6 +122,10 @@ class Source:
     def fetch(self, sql: str, params: list[Any], timeout: float) -> tuple[list[str], list[tuple[Any, ...]]]:
         raise NotImplementedError
 
+    def use_sets(self, sets: dict[str, tuple[str, ...]]) -> None:
+        """Make the temp tables a scope spelled by this source's dialect reads (SQLite)."""
+        raise NotImplementedError(f"{self.dialect.name} spells no scope with temp tables")
+
 
 _duck_cons: OrderedDict[tuple[str, str, int], duckdb.DuckDBPyConnection] = OrderedDict()
 _duck_lock = threading.Lock()
@@ -176,6 +180,9 @@ class SqliteSource(Source):
     def __init__(self, path: Any, snapshot_id: int) -> None:
         self.dialect, self.table, self.snapshot_id = dialects.get(dialects.SQLITE), serving.TABLE, snapshot_id
         self.path = path
+
+    def use_sets(self, sets: dict[str, tuple[str, ...]]) -> None:
+        serving.ensure_sets(self.path, sets)
 
     def fetch(self, sql: str, params: list[Any], timeout: float) -> tuple[list[str], list[tuple[Any, ...]]]:
         con = serving.connection(self.path)
@@ -243,11 +250,17 @@ def run(spec: DatasetSpec, access: Access, plan: Plan, src: Source, *,
         timeout: float = QUERY_TIMEOUT_S) -> Result:
     """One page (or one record) of the plan, in scope, from `src`."""
     keyset_page = plan.after is not None
+    if access.scope is not None:  # the grant's scope as this engine spells it best
+        predicate, scope_params, sets = src.dialect.scope(access.scope)
+        if sets:
+            src.use_sets(sets)
+    else:
+        predicate, scope_params = access.predicate, list(access.params)
     sql, count_sql, keyset = _page_sql(tuple(spec.primary_key), tuple(subject_columns(spec)),
                                        tuple(access.columns), tuple(sorted(access.masks.items())),
-                                       access.predicate, tuple(plan.select), plan.where,
+                                       predicate, tuple(plan.select), plan.where,
                                        tuple(plan.order), keyset_page, extra_where, src.dialect, src.table)
-    params: list[Any] = [*access.params, *plan.params, *extra_params]
+    params: list[Any] = [*scope_params, *plan.params, *extra_params]
     page_params: list[Any] = []
     if keyset_page and keyset:
         for i in range(len(spec.primary_key)):

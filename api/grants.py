@@ -29,7 +29,6 @@ from api.clients import ClientError, get
 from api.models import ApiClient, ApiGrant
 from catalog.spec import DatasetSpec, load_specs
 from lgsp.config import Settings
-from warehouse.duck import quote_ident
 
 PERSONAL = frozenset({"personal", "sensitive-personal"})
 MASKS: dict[str, tuple[str, ...]] = {"last4": ("string",), "year": ("date", "timestamp")}
@@ -208,6 +207,11 @@ class Access:
     predicate: str = "FALSE"
     """Row scope as a SQL predicate with `?` placeholders; "FALSE" when denied."""
     params: tuple[Any, ...] = ()
+    scope: tuple[tuple[str, tuple[str, ...]], ...] | None = None
+    """The same row scope as terms (column, values), ANDed: the column holds one of the
+    values (none: no row). `predicate` spells it for every engine; a dialect may spell it
+    its own way (api/dialects.Dialect.scope: SQLite looks long lists up in a temp table).
+    None: `predicate` alone (TRUE for an owner)."""
 
     @property
     def clear_columns(self) -> tuple[str, ...]:
@@ -260,8 +264,7 @@ def resolve(client: ApiClient | None, dataset: str, purpose: str | None, now: da
     if not columns:
         return _deny("no_columns", g.id)
     masks = {c: m for c, m in (g.masks or {}).items() if c in columns}
-    terms: list[str] = []
-    params: list[Any] = []
+    terms: list[tuple[str, tuple[str, ...]]] = []
     for clause in g.row_scope or []:
         col, values = clause.get("column"), clause.get("values")
         if col not in schema:
@@ -270,18 +273,11 @@ def resolve(client: ApiClient | None, dataset: str, purpose: str | None, now: da
             values = list(client.communes or [])
         if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
             return _deny("scope_invalid", g.id)
-        if clause.get("op") == "eq" and len(values) == 1:
-            terms.append(f"{quote_ident(col)} = ?")
-        elif clause.get("op") == "in" and values:
-            terms.append(f"{quote_ident(col)} IN ({', '.join('?' for _ in values)})")
-        elif clause.get("op") == "in":
-            terms.append("FALSE")  # in an empty set: no row
-            values = []
-        else:
+        if clause.get("op") == "eq" and len(values) != 1 or clause.get("op") not in ("eq", "in"):
             return _deny("scope_invalid", g.id)
-        params += values
-    predicate = " AND ".join(f"({t})" for t in terms) if terms else "TRUE"
-    return Access(True, "granted", g.id, columns, masks, predicate, tuple(params))
+        terms.append((col, tuple(values)))  # an empty list: in no value, no row
+    predicate, params, _ = dialects.get(dialects.DUCKDB).scope(terms)
+    return Access(True, "granted", g.id, columns, masks, predicate, tuple(params), tuple(terms))
 
 
 def resolve_for(session: Session, settings: Settings, client_id: str, dataset: str,

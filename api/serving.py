@@ -206,4 +206,41 @@ def connection(path: Path) -> sqlite3.Connection:
                               check_same_thread=False)
         con.create_function("lgsp_hash", -1, _lgsp_hash, deterministic=True)
         cons[path] = con
+        _sets().pop(path, None)
     return con
+
+
+MAX_SETS = 256
+"""Temp tables of scopes kept per connection; beyond, the connection is reopened."""
+
+
+def _sets() -> dict[Path, set[str]]:
+    found: dict[Path, set[str]] | None = getattr(_local, "sets", None)
+    if found is None:
+        found = _local.sets = {}
+    return found
+
+
+def ensure_sets(path: Path, sets: dict[str, tuple[str, ...]]) -> None:
+    """Create, on this thread's connection to the copy, the temp tables a row scope reads
+    (api/dialects.Dialect.scope: name -> values; a name is the values' hash, so a table once
+    made holds the right values for good)."""
+    con = connection(path)
+    have = _sets().setdefault(path, set())
+    missing = [name for name in sets if name not in have]
+    if not missing:
+        return
+    if len(have) + len(missing) > MAX_SETS:
+        _local.cons.pop(path).close()
+        con = connection(path)
+        have = _sets().setdefault(path, set())
+    create_sets(con, {name: sets[name] for name in missing})
+    have.update(missing)
+
+
+def create_sets(con: sqlite3.Connection, sets: dict[str, tuple[str, ...]]) -> None:
+    """The temp tables (one value column, its key) a scope reads, on this connection."""
+    for name, values in sets.items():
+        table = quote_ident(name)
+        con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table} (v TEXT PRIMARY KEY) WITHOUT ROWID")
+        con.executemany(f"INSERT OR IGNORE INTO temp.{table} (v) VALUES (?)", [(v,) for v in values])

@@ -82,8 +82,11 @@ def _setup(settings: Settings) -> tuple[list[str], dict[str, dict], dict[str, tu
     _publish_people(settings, people(communes))
     out = {}
     with db.session(settings) as s:
-        for role in ("commune", "stranger", "expired", "doomed", "fuzzer", "dpo"):
-            issued = clients.register(s, settings, name=role, agency="UBND", communes=communes,
+        for role in ("commune", "stranger", "expired", "doomed", "fuzzer", "dpo", "wide"):
+            # "wide": the same two communes among ten with no rows: a scope past SQLite's
+            # IN-list limit, read from a temp table on the serving copy (api/dialects.py)
+            mine = [*communes, *(f"8{i:04d}" for i in range(10))] if role == "wide" else communes
+            issued = clients.register(s, settings, name=role, agency="UBND", communes=mine,
                                       rate_per_minute=10**6, roles=["dpo"] if role == "dpo" else [],
                                       actor="cli:test")
             out[role] = (issued.client_id, issued.secret)

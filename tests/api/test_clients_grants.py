@@ -69,7 +69,8 @@ def test_personal_grant_needs_approval(settings, session_factory) -> None:  # ty
         access = grants.resolve_for(s, settings, cid, "person_linked", "treatment")
         assert access.allowed and access.columns == ("personal_id", "full_name", "residence_commune_code")
         assert access.masks == {"personal_id": "last4"}
-        assert access.predicate == '("residence_commune_code" IN (?))' and access.params == ("10105",)
+        assert access.predicate == '("residence_commune_code" = ?)' and access.params == ("10105",)
+        assert access.scope == (("residence_commune_code", ("10105",)),)
         assert not grants.resolve_for(s, settings, cid, "person_linked", "marketing").allowed
         assert grants.resolve_for(s, settings, cid, "population", "treatment").reason == "not_granted"
         with pytest.raises(grants.GrantError, match="only a pending request"):

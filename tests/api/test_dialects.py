@@ -1,5 +1,6 @@
 """The SQL each store runs says the same thing (api/dialects.py): for any value, the masks
-(`last4`, `year`) and the `$filter` string functions (contains, startswith, endswith) give
+(`last4`, `year`), the `$filter` string functions (contains, startswith, endswith) and the
+grants' row scopes (short and long IN lists: SQLite reads long ones from a temp table) give
 the same answer in DuckDB (Parquet snapshots), SQLite (the serving copy) and PostgreSQL
 (the optional copy). Property-based: hypothesis draws the values and the search strings."""
 
@@ -16,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from api import dialects
+from api import dialects, serving
 from api.grants import mask_sql
 from api.odata import parse_filter
 
@@ -70,3 +71,30 @@ def test_filter_string_functions_agree(engines: dict[str, Any], value: str, need
     want = {"contains": needle in value, "startswith": value.startswith(needle),
             "endswith": value.endswith(needle)}[func]
     assert (got[dialects.DUCKDB] == 1) == want
+
+
+SCOPE_VALUES = st.lists(st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+                                max_size=6), max_size=20, unique=True)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(first=SCOPE_VALUES, second=SCOPE_VALUES, value=TEXT, other=TEXT, pick=st.booleans())
+def test_row_scopes_agree(engines: dict[str, Any], first: list[str], second: list[str], value: str,
+                          other: str, pick: bool) -> None:
+    """Rows (c, d) in scope "c in first and d in second" for any lists (empty: no row; one
+    value; up to 20, past SQLite's IN-list limit): every engine keeps exactly the row the
+    sets say, and SQLite reads the long lists from its temp tables."""
+    if pick and first:
+        value = first[len(value) % len(first)]  # often a member, not only by chance
+    terms = [("c", first), ("d", second)]
+    want = value in first and other in second
+    for engine, con in engines.items():
+        d = dialects.get(engine)
+        where, params, sets = d.scope(terms)
+        assert bool(sets) == (engine == dialects.SQLITE and any(
+            len(v) > dialects.SQLITE_IN_LIST_MAX for _, v in terms))
+        if sets:
+            serving.create_sets(con, sets)
+        rows = con.execute(d.params(f"SELECT 1 FROM (SELECT CAST(? AS TEXT) AS c, CAST(? AS TEXT) AS d) t "
+                                    f"WHERE {where}"), [value, other, *params]).fetchall()
+        assert bool(rows) == want, (engine, where)
