@@ -107,6 +107,8 @@ class ApiAuditEntry(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON)
     prev_hash: Mapped[str] = mapped_column(String(64))
     entry_hash: Mapped[str] = mapped_column(String(64))
+    hash_version: Mapped[int] = mapped_column(Integer, server_default="1")
+    """How `entry_hash` serialised the fields (api/audit.HASH_VERSION; 1 before migration 0004)."""
 
 
 class ApiAuditSubject(Base):
