@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -221,9 +222,16 @@ def _sqlite_writer(path: str) -> Any:
                        "synchronous = NORMAL", "wal_autocheckpoint = 0"):
             con.execute(f"PRAGMA {pragma}")
         cons[path] = con
-        threading.Thread(target=_checkpointer, args=(path,), name="audit-wal-checkpoint",
-                         daemon=True).start()
+        with _checkpointers_lock:  # one per database and process, whichever thread writes
+            if (path, os.getpid()) not in _checkpointers:
+                _checkpointers.add((path, os.getpid()))
+                threading.Thread(target=_checkpointer, args=(path,), name="audit-wal-checkpoint",
+                                 daemon=True).start()
     return con
+
+
+_checkpointers: set[tuple[str, int]] = set()
+_checkpointers_lock = threading.Lock()
 
 
 CHECKPOINT_WAL_EVERY_S = 0.5
