@@ -3,7 +3,8 @@ fallback while a serving copy is built), SQLite (the serving copy, api/serving.p
 PostgreSQL (the optional indexed copy, api/pg_copy.py, LGSP_API_STORE_URI).
 
 Only what differs is here: masks, the string functions of `$filter`, the stable hash that
-orders rows when the key is hidden, and the placeholder style. The decisions (which column,
+orders rows when the key is hidden, how a typed value is passed (dates and timestamps as
+ISO 8601 text to the SQLite copy, `iso_text`) and the placeholder style. The decisions (which column,
 which mask, which rows) stay in api/grants.resolve; this module only spells them.
 SQL text never carries user text: every value is a `?` parameter, turned into `%s` for
 psycopg (the SQL text has no other `?` or `%`: identifiers come from the specs).
@@ -14,6 +15,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 from warehouse.duck import quote_ident
@@ -26,6 +28,16 @@ SQLite builds a throw-away index of the N values at every execution (82 communes
 a 10 us key lookup); a temp table keyed by the value is built once per connection."""
 
 
+def iso_text(value: Any) -> Any:
+    """A value as the SQLite serving copy holds it: dates and timestamps as ISO 8601 text
+    (`2026-11-01`, `2026-10-31T17:00:00`, `...T17:00:00.250000`: the curated timestamps are
+    naive UTC), anything else unchanged. Text of one shape orders as the values do, so a
+    `$filter` literal spelled by this same function compares right on the copy."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
 @dataclass(frozen=True)
 class Dialect:
     name: str
@@ -33,6 +45,12 @@ class Dialect:
     def params(self, sql: str) -> str:
         """The SQL text in this engine's placeholder style."""
         return sql.replace("?", "%s") if self.name == POSTGRES else sql
+
+    def value(self, value: Any) -> Any:
+        """A typed `$filter` value (api/odata.py: int, float, bool, str, date, naive UTC
+        datetime) as a parameter of this engine: as is for DuckDB and PostgreSQL, whose
+        columns are typed; dates and timestamps as the copy's ISO text for SQLite."""
+        return iso_text(value) if self.name == SQLITE else value
 
     def text(self, column_sql: str) -> str:
         return f"CAST({column_sql} AS {'TEXT' if self.name == SQLITE else 'VARCHAR'})"

@@ -249,12 +249,18 @@ def _access(request: Request, settings: Settings, client_id: str, dataset: str, 
     return spec, access
 
 
+def _invalid(err: odata.ODataError) -> Problem:
+    """400 naming the option (and, for a literal that does not fit, its column and the type
+    expected: the same problem whichever store would have answered)."""
+    return Problem(400, "invalid_query", "The query is not valid", str(err), **err.members)
+
+
 def _fetch(spec: DatasetSpec, access: grants.Access, plan_for: Any, src: data.Source,
            extra_where: str, extra_params: tuple[Any, ...]) -> tuple[odata.Plan, data.Result]:
     try:
         plan = plan_for(access, spec, src.dialect.name)
     except odata.ODataError as err:
-        raise Problem(400, "invalid_query", "The query is not valid", str(err), option=err.option) from None
+        raise _invalid(err) from None
     try:
         return plan, data.run(spec, access, plan, src, extra_where=extra_where, extra_params=extra_params)
     except data.QueryTimeout as err:
@@ -322,8 +328,8 @@ async def query(request: Request, dataset: str, purpose: Purpose = None, as_of: 
           skiptoken: Annotated[str | None, Query(alias="$skiptoken")] = None) -> Response:
     options = {k: v for k, v in request.query_params.items() if k.startswith("$")}
     return await _answer(request, dataset=dataset, action="query",
-                         plan_for=lambda access, spec, dialect: odata.plan(access, options,
-                                                                           spec.primary_key, dialect))
+                         plan_for=lambda access, spec, dialect: odata.plan(access, options, spec,
+                                                                           dialect))
 
 
 def path_params(*names: str) -> list[dict[str, Any]]:
@@ -396,9 +402,9 @@ def bulk(request: Request, dataset: str, purpose: Purpose = None, as_of: AsOf = 
     purpose = _purpose(request)
     spec, access = _access(request, settings, client_id, dataset, purpose, "bulk")
     try:
-        plan = odata.plan(access, options, spec.primary_key)
+        plan = odata.plan(access, options, spec)
     except odata.ODataError as err:
-        raise Problem(400, "invalid_query", "The query is not valid", str(err), option=err.option) from None
+        raise _invalid(err) from None
     snap = data.snapshot(settings, dataset, _as_of(request))
     if snap is None:
         raise Problem(404, "no_snapshot", "Nothing was published for this dataset at that time")

@@ -34,10 +34,10 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from api.dialects import iso_text
 from catalog.spec import DatasetSpec
 from lgsp.config import Settings
 from warehouse.duck import quote_ident
@@ -103,13 +103,6 @@ def _sql_type(arrow_type: Any) -> str:
     return "TEXT"
 
 
-def _plain(value: Any) -> Any:
-    """A Python value as SQLite keeps it (dates and timestamps as ISO 8601 text)."""
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return value
-
-
 def build(settings: Settings, spec: DatasetSpec, snapshot_id: int, files: tuple[str, ...] | list[str]
           ) -> Path:
     """The serving copy of this snapshot, built if missing (streamed, renamed into place)."""
@@ -143,7 +136,7 @@ def build(settings: Settings, spec: DatasetSpec, snapshot_id: int, files: tuple[
                 temporal = [i for i, f in enumerate(fields) if _sql_type(f.type) == "TEXT"
                             and ("date" in str(f.type) or "timestamp" in str(f.type))]
                 for i in temporal:
-                    columns[i] = [_plain(v) for v in columns[i]]
+                    columns[i] = [iso_text(v) for v in columns[i]]
                 con.executemany(insert, zip(*columns, strict=True))
                 rows += batch.num_rows
             key = ", ".join(map(quote_ident, spec.primary_key))

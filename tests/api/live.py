@@ -1,12 +1,14 @@
 """A live agency API for the HTTP tests: `lgsp serve` (granian, 2 workers) in its own
-process over a really published business registry, with clients and grants made by the
-same functions the CLI calls, and the in-scope rows read directly from the curated table."""
+process over a really published business registry (and a small person_linked), with
+clients and grants made by the same functions the CLI calls, and the in-scope rows read
+directly from the curated table."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import requests
@@ -49,22 +51,29 @@ class Api:
 PEOPLE = 30
 
 
-def people(communes: list[str]) -> list[dict[str, str]]:
+def people(communes: list[str]) -> list[dict[str, Any]]:
     """A small person_linked: residents of the two scoped communes and of one outside."""
     places = [*communes, "99999"]
     return [{"personal_id": f"0010890{i:05d}", "full_name": f"Nguyen Van {i}",
-             "residence_commune_code": places[i % 3], "health_card_number": f"DN4010{i:09d}"}
-            for i in range(PEOPLE)]
+             "residence_commune_code": places[i % 3], "health_card_number": f"DN4010{i:09d}",
+             "land_certificates": i % 4} for i in range(PEOPLE)]
 
 
-def _publish_people(settings: Settings, rows: list[dict[str, str]]) -> None:
-    """person_linked as a real Iceberg table (one snapshot over one Parquet file)."""
+def people_table(rows: list[dict[str, Any]]) -> Any:
+    """The rows as person_linked's Arrow table (its spec types: text, land_certificates int)."""
     import pyarrow as pa
+
+    return pa.Table.from_pylist(rows, schema=pa.schema(
+        [(k, pa.int64() if k == "land_certificates" else pa.string()) for k in rows[0]]))
+
+
+def _publish_people(settings: Settings, rows: list[dict[str, Any]]) -> None:
+    """person_linked as a real Iceberg table (one snapshot over one Parquet file)."""
     import pyarrow.parquet as pq
 
     from warehouse import iceberg
 
-    table = pa.Table.from_pylist(rows, schema=pa.schema([(k, pa.string()) for k in rows[0]]))
+    table = people_table(rows)
     path = settings.warehouse_dir / "test-person_linked.parquet"
     pq.write_table(table, path)
     catalog = iceberg.load_catalog(settings)
@@ -111,6 +120,32 @@ def _setup(settings: Settings) -> tuple[list[str], dict[str, dict], dict[str, tu
                 s.execute(text("UPDATE api_grants SET expires_at = :t WHERE id = :i"),
                           {"t": datetime.now(UTC) - timedelta(days=1), "i": g.id})
     return communes, expected, out
+
+
+TYPED_COLUMNS = ["enterprise_code", "commune_code", "registered_date", "updated_at"]
+
+
+def typed_role(api: Api) -> str:
+    """A client ("typed", made on first use) granted columns of every kind the live data
+    has: business_registry's codes, a date and a timestamp; person_linked's land
+    certificates (an int), each in the two scoped communes."""
+    if "typed" not in api.secrets:
+        later = datetime.now(UTC) + timedelta(days=30)
+        with db.session(api.settings) as s:
+            issued = clients.register(s, api.settings, name="typed", agency="UBND",
+                                      communes=api.communes, rate_per_minute=10**6, actor="cli:test")
+            for dataset, columns, scope in (
+                    (DATASET, TYPED_COLUMNS, "commune_code in client.communes"),
+                    ("person_linked", ["full_name", "residence_commune_code", "land_certificates"],
+                     "residence_commune_code in client.communes")):
+                g = grants.grant(s, api.settings, client_id=issued.client_id, dataset=dataset,
+                                 columns=columns, row_scope=[grants.parse_scope_clause(scope)],
+                                 purposes=["inspection"], legal_basis="Law on Enterprises 2020",
+                                 expires_at=later, actor="cli:test")
+                if g.approval == "requested":
+                    grants.approve(s, api.settings, g.id, actor="cli:owner")
+        api.secrets["typed"] = (issued.client_id, issued.secret)
+    return "typed"
 
 
 @pytest.fixture(scope="session")

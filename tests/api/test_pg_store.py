@@ -10,13 +10,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import ExitStack
+from datetime import datetime, timedelta
 
 import psycopg
 import pytest
 import requests
 
 from api.pg_copy import copy_to_postgres
-from tests.api.live import DATASET, Api, people
+from tests.api.live import DATASET, Api, people, typed_role
 from tests.serving import served
 
 ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -95,3 +96,37 @@ def test_pg_store_answers_as_the_default_store(api: Api, pg_api: str) -> None:
     assert bad.status_code == 400  # hidden column: refused before any store
     assert requests.get(f"{pg_api}/api/v1/datasets/{DATASET}/key/{outside}").status_code == 401
     assert requests.get(f"{pg_api}/bench/constant").json()["status"] == "ok"
+
+
+def test_pg_store_types_filter_literals_as_the_default_store(api: Api, pg_api: str) -> None:
+    """A literal of the wrong type: the same 400 naming the column (psycopg's own error
+    used to answer with another problem); typed comparisons (a date, a timestamp with an
+    offset, an int): the same rows as the SQLite copy."""
+    headers = {"Authorization": f"Bearer {api.token(typed_role(api))}"}
+
+    def both(dataset: str, filter_: str) -> tuple[requests.Response, requests.Response]:
+        params = {"purpose": "inspection", "$filter": filter_, "$count": "true", "$top": "1000"}
+        path = f"/api/v1/datasets/{dataset}"
+        return (requests.get(f"{api.url}{path}", params=params, headers=headers, timeout=30),
+                requests.get(f"{pg_api}{path}", params=params, headers=headers, timeout=30))
+
+    for dataset, filter_, column in ((DATASET, "registered_date eq 'not-a-date'", "registered_date"),
+                                     (DATASET, "updated_at gt 5", "updated_at"),
+                                     ("person_linked", "land_certificates gt 'abc'", "land_certificates")):
+        default, pg = both(dataset, filter_)
+        assert default.status_code == pg.status_code == 400, pg.text
+        assert default.json() == pg.json() and pg.json()["column"] == column
+    key = sorted(api.expected)[0]
+    row = requests.get(f"{api.url}/api/v1/datasets/{DATASET}/key/{key}", headers=headers,
+                       params={"purpose": "inspection"}).json()
+    moment = datetime.fromisoformat(row["updated_at"])
+    local = (moment + timedelta(hours=7)).isoformat()
+    for dataset, filter_ in ((DATASET, f"registered_date le {row['registered_date']}"),
+                             (DATASET, f"updated_at eq {local}+07:00"),
+                             (DATASET, f"updated_at lt {moment:%Y-%m-%dT%H:%M}Z"),
+                             ("person_linked", "land_certificates in (1, 2)")):
+        default, pg = both(dataset, filter_)
+        assert default.status_code == pg.status_code == 200, (filter_, pg.text)
+        assert sorted(default.json()["value"], key=repr) == sorted(pg.json()["value"], key=repr), filter_
+        assert default.json()["@odata.count"] == pg.json()["@odata.count"], filter_
+        assert pg.json()["@odata.count"] > 0 or " lt " in filter_, filter_
