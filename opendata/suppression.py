@@ -320,11 +320,6 @@ def exposed_linked(tables: list[SuppressedTable], links: list[Link]) -> list[tup
     return _audit(tables, links, set())[0]
 
 
-def exposed_cells(t: SuppressedTable) -> list[Cell]:
-    """Suppressed cells whose value the published numbers pin down (range under 1)."""
-    return [cell for _, cell in exposed_linked([t], [])]
-
-
 def _extra_cell(t: SuppressedTable, cell: Cell) -> Cell | None:
     """The smallest positive published cell in the cell's row or column (ties: prefer a
     cell whose row and column already hold suppressions, which protects more)."""
