@@ -23,7 +23,8 @@ exposed ones, which need both. Hiding more only widens ranges (the true values o
 hidden numbers extend any old point), so the suppression loops audit, in each pass, only
 the cells not yet proven protected. Default run (simulated registries, 20,000 people),
 population x coverage: 1,515 hidden cells, one audit 0.2 s (was 20 s with two scipy LPs per
-cell), the whole joint protection 52 passes in about 5 s (was 25 min); shared 2-core machine.
+cell), the whole joint protection 52 passes in about 5 s (was 19-25 min, same cells hidden);
+shared 2-core machine, `python -m bench suppression`.
 
 Linked tables (`suppress_linked`): tables published from the same units (the same measure
 over the same people, e.g. population by commune x sex x age and coverage by commune x age x
