@@ -1,4 +1,4 @@
-"""`python -m bench [population|land|generator|exports|reconcile|cdc|portal|api] [--size N]
+"""`python -m bench [population|land|generator|exports|reconcile|cdc|portal|api|suppression] [--size N]
 [--duration S]`: print tables."""
 
 from __future__ import annotations
@@ -180,9 +180,20 @@ def main(which: Annotated[str, typer.Argument()] = "population",
         rows = run_api(size or 1_200_000, duration or 30, log=console.print)
         console.print(results_table(rows))
         console.print(verdict_table(rows))
+    elif which == "suppression":
+        from bench.suppression import run as run_suppression
+
+        rows = run_suppression()
+        table = Table("linked group", "hidden", "exposed", "one audit s", "protection s",
+                      "hidden after", title="Joint suppression of linked indicators "
+                      "(tables of this LGSP_HOME's curated snapshots, each protected alone first)")
+        for r in rows:
+            table.add_row(r["group"], f"{r['hidden']:,}", f"{r['exposed']:,}",
+                          f"{r['audit_s']:.2f}", f"{r['protect_s']:.2f}", f"{r['hidden_after']:,}")
+        console.print(table)
     else:
         raise typer.BadParameter(f"unknown benchmark {which!r}: population, land, generator, "
-                                 "exports, reconcile, cdc, portal or api")
+                                 "exports, reconcile, cdc, portal, api or suppression")
     out = RESULTS / f"{which}-{time.strftime('%Y%m%dT%H%M%S')}.json"
     out.write_text(json.dumps(rows, indent=2), encoding="utf-8")
     console.print(f"saved {out}")

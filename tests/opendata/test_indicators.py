@@ -278,3 +278,54 @@ def test_population_and_coverage_are_suppressed_together(tmp_path) -> None:  # t
     truth = Counter((c, (s, _age_group(d, ref))) for c, s, d, _, _ in alive)
     for (r, c), v in published[0]["published"].items():
         assert v == truth.get((r, c), 0)
+
+
+def test_a_linked_group_above_the_old_cap_is_audited_and_protected_jointly(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """50 communes of 10 to 150 people: once each table is protected on its own, 480 cells and
+    margins are hidden across population and coverage (the joint audit used to be skipped
+    above 400) and their agreement on commune x age still pins some down. `suppress_group`
+    audits and protects them jointly: the adversary holding both published tables recovers
+    no suppressed cell."""
+    import random
+
+    from opendata.indicators import (
+        compute_table,
+        links_between,
+        load_indicators,
+        suppress_group,
+        table_records,
+    )
+    from opendata.suppression import exposed_linked
+    from tests.opendata.test_suppression import linked_adversary
+
+    every = load_indicators()
+    population = next(i for i in every if i.id == "population_by_commune_sex_age")
+    coverage = next(i for i in every if i.id == "insurance_coverage_by_commune_age")
+    ref = date(2026, 11, 1)
+    rng = random.Random(7)
+    people = [(f"3{c:04d}", rng.choice(["Nam", "Nữ"]),
+               date(rng.randint(1940, 2025), rng.randint(1, 12), 1),
+               rng.choice([None, date(2026, 12, 31), date(2025, 1, 1)]),
+               rng.choice(["Còn sống"] * 9 + ["Đã mất"]))
+              for c in range(50) for _ in range(rng.randint(10, 150))]
+    con = duckdb.connect()
+    con.execute("CREATE TABLE p (residence_commune_code VARCHAR, sex VARCHAR, date_of_birth DATE, "
+                "health_card_valid_to DATE, status VARCHAR)")
+    con.executemany("INSERT INTO p VALUES (?, ?, ?, ?, ?)", people)
+    con.execute(f"COPY p TO '{tmp_path / 'people.parquet'}' (FORMAT parquet)")
+    files = [str(tmp_path / "people.parquet")]
+    tables = [compute_table(population, get_spec("population"), files, ref),
+              compute_table(coverage, get_spec("person_linked"), files, ref)]
+    hidden = sum(len(t.suppressed) + len(t.row_margins_hidden) + len(t.col_margins_hidden)
+                 for t in tables)
+    assert hidden > 400
+    assert exposed_linked(tables, links_between([population, coverage]))  # each alone leaks
+    suppress_group([population, coverage], tables)
+    published = [_parse(table_records(population, tables[0]).to_pylist(),
+                        ["commune_code", "sex", "age_group"], "people"),
+                 _parse(table_records(coverage, tables[1]).to_pylist(),
+                        ["commune_code", "age_group", "health_card"], "people")]
+    link = (0, 1, lambda cell: (cell[0], cell[1][1]), lambda cell: (cell[0], cell[1][0]))
+    ranges = linked_adversary(published, [link])
+    assert len(ranges) > 400
+    assert {x: r for x, r in ranges.items() if r[1] - r[0] < 1 - 1e-6} == {}
