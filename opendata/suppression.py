@@ -353,7 +353,10 @@ def suppress(counts: dict[Cell, int], rows: list[Row], cols: list[Col], threshol
         changed = False
         for axis in (0, 1):
             groups: dict[Hashable, list[Cell]] = {}
-            for cell in t.suppressed:
+            # in a fixed order: a set's order moves with the process's hash seed, and the
+            # same data must be suppressed the same way on every run (two patterns of one
+            # table, published one after the other, could be differenced)
+            for cell in sorted(t.suppressed, key=repr):
                 groups.setdefault(cell[axis], []).append(cell)
             for cells in groups.values():
                 if len(cells) == 1:
