@@ -315,6 +315,12 @@ def build_indicator(ind: IndicatorSpec, settings: Settings, keep: int | None = N
                     every: list[IndicatorSpec] | None = None) -> ExportManifest:
     """Compute `ind` and its linked indicators (those whose source is published), suppress
     them together and export each; returns `ind`'s manifest."""
+    return build_group(ind, settings, keep, every)[ind.id]
+
+
+def build_group(ind: IndicatorSpec, settings: Settings, keep: int | None = None,
+                every: list[IndicatorSpec] | None = None) -> dict[str, ExportManifest]:
+    """`build_indicator`, returning the manifest of every member exported (by id)."""
     group = linked_group(ind, every if every is not None else load_indicators())
     found = current_snapshot(settings, ind.source)
     if found is None:
@@ -330,7 +336,7 @@ def build_indicator(ind: IndicatorSpec, settings: Settings, keep: int | None = N
         snaps.append(snap)
         tables.append(compute_table(member, source, snap[2], snap[1].date()))
     suppress_group(members, tables)
-    manifest = None
+    manifests: dict[str, ExportManifest] = {}
     for member, source, (snapshot_id, snapshot_at, _), t in zip(members, sources, snaps, tables,
                                                                strict=True):
         tmp = Path(tempfile.mkdtemp(prefix=f"{member.id}-", dir=settings.home))
@@ -341,7 +347,5 @@ def build_indicator(ind: IndicatorSpec, settings: Settings, keep: int | None = N
                                 snapshot_at, [str(path)], keep, force=True)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        if member.id == ind.id:
-            manifest = done
-    assert manifest is not None
-    return manifest
+        manifests[member.id] = done
+    return manifests

@@ -47,24 +47,30 @@ def refresh_dataset(spec: DatasetSpec, settings: Settings, keep: int | None = No
 
 def refresh_indicators(spec: DatasetSpec, settings: Settings, keep: int | None = None
                        ) -> list[RefreshOutcome]:
-    """Rebuild the open indicators whose source is `spec` (opendata/indicator_specs)."""
-    from opendata.indicators import build_indicator, load_indicators
+    """Rebuild the open indicators whose source is `spec` (opendata/indicator_specs); a
+    linked group (opendata/indicators.linked_group) is suppressed and exported once."""
+    from opendata.indicators import build_group, load_indicators
 
     outcomes = []
-    for ind in load_indicators():
-        if ind.source != spec.id:
+    every = load_indicators()
+    built: set[str] = set()
+    for ind in every:
+        if ind.source != spec.id or ind.id in built:  # exported with a linked one already
             continue
         try:
-            manifest = build_indicator(ind, settings, keep=keep)
+            manifests = build_group(ind, settings, keep=keep, every=every)
         except (ExportRefused, ClassificationError) as err:
             outcomes.append(RefreshOutcome(ind.id, "refused", str(err)))
             continue
         except NothingToExport as err:
             outcomes.append(RefreshOutcome(ind.id, "nothing-published", str(err)))
             continue
-        outcomes.append(RefreshOutcome(ind.id, "exported",
-                                       f"{len(manifest.files)} files, {manifest.row_count:,} rows",
-                                       manifest.snapshot_id, len(manifest.files)))
+        built.update(manifests)
+        for member_id, manifest in manifests.items():
+            if member_id in {i.id for i in every if i.source == spec.id}:
+                outcomes.append(RefreshOutcome(member_id, "exported",
+                                               f"{len(manifest.files)} files, {manifest.row_count:,} rows",
+                                               manifest.snapshot_id, len(manifest.files)))
     return outcomes
 
 

@@ -329,3 +329,25 @@ def test_a_linked_group_above_the_old_cap_is_audited_and_protected_jointly(tmp_p
     ranges = linked_adversary(published, [link])
     assert len(ranges) > 400
     assert {x: r for x, r in ranges.items() if r[1] - r[0] < 1 - 1e-6} == {}
+
+
+def test_a_refresh_builds_each_linked_group_once(business_home: Published,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The two enterprise indicators are linked: one refresh of the business registry
+    suppresses and exports them together once, and reports each once."""
+    from opendata import indicators
+    from opendata.refresh import refresh_indicators
+
+    exported: list[str] = []
+    real = indicators.export_files
+
+    def counting(spec, *args, **kwargs):  # type: ignore[no-untyped-def]
+        exported.append(spec.id)
+        return real(spec, *args, **kwargs)
+
+    monkeypatch.setattr(indicators, "export_files", counting)
+    outcomes = refresh_indicators(business_home.spec, business_home.settings)
+    mine = sorted(i.id for i in indicators.load_indicators() if i.source == "business_registry")
+    assert len(mine) >= 2
+    assert sorted(o.dataset for o in outcomes) == mine and {o.status for o in outcomes} == {"exported"}
+    assert sorted(exported) == mine  # once each
