@@ -206,6 +206,7 @@ def _dbapi_params(order: tuple[str, ...] | None, rows: list[dict[str, Any]]) -> 
 
 
 _sqlite_writers = threading.local()
+_inherited: list[dict[str, Any]] = []
 
 
 def _sqlite_writer(path: str) -> Any:
@@ -214,6 +215,13 @@ def _sqlite_writer(path: str) -> Any:
     import sqlite3
 
     cons: dict[str, Any] = getattr(_sqlite_writers, "cons", None) or {}
+    if getattr(_sqlite_writers, "pid", None) != os.getpid():
+        # a forked child (granian forks its workers after `prepare` sealed in the parent)
+        # inherits the parent thread's connections: never use them; keep them referenced,
+        # unclosed, so no SQLite state of the parent's is touched
+        _inherited.append(cons)
+        cons = {}
+        _sqlite_writers.pid = os.getpid()
     _sqlite_writers.cons = cons
     con = cons.get(path)
     if con is None:

@@ -234,3 +234,27 @@ def test_on_postgresql_concurrent_sealers_chain_each_line_once(settings: Setting
             eng = db._engines.pop(uri, None)
             if eng is not None:
                 eng.dispose()
+
+
+def test_a_forked_child_never_uses_its_parents_writer_connection(settings: Settings) -> None:
+    """granian forks the workers after `prepare` has sealed in the parent: a child sealing
+    from the same thread gets a connection of its own, and the chain stays whole."""
+    j = _own_journal(settings, 3)
+    audit_journal.seal(settings, j.path)  # the parent's writer connection now exists
+    parent = audit._sqlite_writer(str(settings.home / "control.db"))
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report whether it got a new connection, then seal more
+        try:
+            child = audit._sqlite_writer(str(settings.home / "control.db"))
+            j2 = _own_journal(settings, 2)
+            audit_journal.seal(settings, j2.path)
+            os.write(write, b"new" if child is not parent else b"same")
+        finally:
+            os._exit(0)
+    os.close(write)
+    assert os.read(read, 16) == b"new"
+    os.waitpid(pid, 0)
+    assert len(_chain(settings)) == 5
+    with db.session(settings) as s:
+        assert audit.verify(s, settings) == []
