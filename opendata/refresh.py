@@ -53,9 +53,10 @@ def refresh_indicators(spec: DatasetSpec, settings: Settings, keep: int | None =
 
     outcomes = []
     every = load_indicators()
+    mine = [i for i in every if i.source == spec.id]
     built: set[str] = set()
-    for ind in every:
-        if ind.source != spec.id or ind.id in built:  # exported with a linked one already
+    for ind in mine:
+        if ind.id in built:  # exported with a linked one already
             continue
         try:
             manifests = build_group(ind, settings, keep=keep, every=every)
@@ -66,9 +67,10 @@ def refresh_indicators(spec: DatasetSpec, settings: Settings, keep: int | None =
             outcomes.append(RefreshOutcome(ind.id, "nothing-published", str(err)))
             continue
         built.update(manifests)
-        for member_id, manifest in manifests.items():
-            if member_id in {i.id for i in every if i.source == spec.id}:
-                outcomes.append(RefreshOutcome(member_id, "exported",
+        for member in mine:
+            manifest = manifests.get(member.id)
+            if manifest is not None:
+                outcomes.append(RefreshOutcome(member.id, "exported",
                                                f"{len(manifest.files)} files, {manifest.row_count:,} rows",
                                                manifest.snapshot_id, len(manifest.files)))
     return outcomes
