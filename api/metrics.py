@@ -8,7 +8,7 @@ registry answers.
 
 - lgsp_http_requests_total{route, method, status}: requests by route template and status;
 - lgsp_http_request_duration_seconds{route, method, status}: latency histogram;
-- lgsp_audit_batch_size: entries per audit group commit (api/audit_writer.py).
+- lgsp_audit_batch_size: entries chained per sealing transaction (api/audit_journal.py).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ REQUESTS = Counter("lgsp_http_requests", "HTTP requests answered", ["route", "me
 LATENCY = Histogram("lgsp_http_request_duration_seconds", "Time to answer an HTTP request",
                     ["route", "method", "status"],
                     buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10))
-AUDIT_BATCH = Histogram("lgsp_audit_batch_size", "Audit entries committed per group commit",
+AUDIT_BATCH = Histogram("lgsp_audit_batch_size", "Audit entries chained per sealing transaction",
                         buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512))
 
 
