@@ -230,6 +230,38 @@ def _parse(records: list[dict], dims: list[str], measure: str) -> dict:  # type:
             "grand": grand[0] if grand else None}
 
 
+def _linked_people_tables(tmp_path: Path, people: list[tuple], ref: date):  # type: ignore[no-untyped-def,type-arg]
+    """(population indicator, coverage indicator, their unsuppressed tables) over `people`
+    (commune, sex, birth date, card valid to, status) written as one Parquet file."""
+    from opendata.indicators import compute_table, load_indicators
+
+    every = load_indicators()
+    population = next(i for i in every if i.id == "population_by_commune_sex_age")
+    coverage = next(i for i in every if i.id == "insurance_coverage_by_commune_age")
+    con = duckdb.connect()
+    con.execute("CREATE TABLE p (residence_commune_code VARCHAR, sex VARCHAR, date_of_birth DATE, "
+                "health_card_valid_to DATE, status VARCHAR)")
+    con.executemany("INSERT INTO p VALUES (?, ?, ?, ?, ?)", people)
+    con.execute(f"COPY p TO '{tmp_path / 'people.parquet'}' (FORMAT parquet)")
+    files = [str(tmp_path / "people.parquet")]
+    return population, coverage, [compute_table(population, get_spec("population"), files, ref),
+                                  compute_table(coverage, get_spec("person_linked"), files, ref)]
+
+
+def _attack_linked(population, coverage, tables):  # type: ignore[no-untyped-def]
+    """The published tables as parsed back, and the adversary's range for every suppressed
+    cell, holding both tables and their agreement on commune x age."""
+    from opendata.indicators import table_records
+    from tests.opendata.test_suppression import linked_adversary
+
+    published = [_parse(table_records(population, tables[0]).to_pylist(),
+                        ["commune_code", "sex", "age_group"], "people"),
+                 _parse(table_records(coverage, tables[1]).to_pylist(),
+                        ["commune_code", "age_group", "health_card"], "people")]
+    link = (0, 1, lambda cell: (cell[0], cell[1][1]), lambda cell: (cell[0], cell[1][0]))
+    return published, linked_adversary(published, [link])
+
+
 def test_population_and_coverage_are_suppressed_together(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """The population (commune x sex x age) and coverage (commune x age x card) indicators count
     the same living people: they are linked, suppressed together, and the adversary holding
@@ -237,41 +269,20 @@ def test_population_and_coverage_are_suppressed_together(tmp_path) -> None:  # t
     suppressed cell of either."""
     import random
 
-    from opendata.indicators import (
-        compute_table,
-        linked_group,
-        load_indicators,
-        suppress_group,
-        table_records,
-    )
-    from tests.opendata.test_suppression import linked_adversary
+    from opendata.indicators import linked_group, load_indicators, suppress_group
 
-    every = load_indicators()
-    population = next(i for i in every if i.id == "population_by_commune_sex_age")
-    coverage = next(i for i in every if i.id == "insurance_coverage_by_commune_age")
-    assert [i.id for i in linked_group(population, every)] == [population.id, coverage.id]
     ref = date(2026, 11, 1)
     rng = random.Random(5)
     people = [(f"3{rng.randint(0, 5):04d}", rng.choice(["Nam", "Nữ"]),
                date(rng.randint(1940, 2025), rng.randint(1, 12), 1),
                rng.choice([None, date(2026, 12, 31), date(2025, 1, 1)]),
                rng.choice(["Còn sống"] * 9 + ["Đã mất"])) for _ in range(600)]
-    con = duckdb.connect()
-    con.execute("CREATE TABLE p (residence_commune_code VARCHAR, sex VARCHAR, date_of_birth DATE, "
-                "health_card_valid_to DATE, status VARCHAR)")
-    con.executemany("INSERT INTO p VALUES (?, ?, ?, ?, ?)", people)
-    con.execute(f"COPY p TO '{tmp_path / 'people.parquet'}' (FORMAT parquet)")
-    files = [str(tmp_path / "people.parquet")]
-    tables = [compute_table(population, get_spec("population"), files, ref),
-              compute_table(coverage, get_spec("person_linked"), files, ref)]
+    population, coverage, tables = _linked_people_tables(tmp_path, people, ref)
+    every = load_indicators()
+    assert [i.id for i in linked_group(population, every)] == [population.id, coverage.id]
     suppress_group([population, coverage], tables)
-    published = [_parse(table_records(population, tables[0]).to_pylist(),
-                        ["commune_code", "sex", "age_group"], "people"),
-                 _parse(table_records(coverage, tables[1]).to_pylist(),
-                        ["commune_code", "age_group", "health_card"], "people")]
+    published, ranges = _attack_linked(population, coverage, tables)
     assert published[0]["suppressed"] and published[1]["suppressed"]
-    link = (0, 1, lambda cell: (cell[0], cell[1][1]), lambda cell: (cell[0], cell[1][0]))
-    ranges = linked_adversary(published, [link])
     recovered = {x: r for x, r in ranges.items() if r[1] - r[0] < 1 - 1e-6}
     assert recovered == {}
     alive = [p for p in people if p[4] == "Còn sống"]
@@ -288,19 +299,9 @@ def test_a_linked_group_above_the_old_cap_is_audited_and_protected_jointly(tmp_p
     no suppressed cell."""
     import random
 
-    from opendata.indicators import (
-        compute_table,
-        links_between,
-        load_indicators,
-        suppress_group,
-        table_records,
-    )
+    from opendata.indicators import links_between, suppress_group
     from opendata.suppression import exposed_linked
-    from tests.opendata.test_suppression import linked_adversary
 
-    every = load_indicators()
-    population = next(i for i in every if i.id == "population_by_commune_sex_age")
-    coverage = next(i for i in every if i.id == "insurance_coverage_by_commune_age")
     ref = date(2026, 11, 1)
     rng = random.Random(7)
     people = [(f"3{c:04d}", rng.choice(["Nam", "Nữ"]),
@@ -308,25 +309,13 @@ def test_a_linked_group_above_the_old_cap_is_audited_and_protected_jointly(tmp_p
                rng.choice([None, date(2026, 12, 31), date(2025, 1, 1)]),
                rng.choice(["Còn sống"] * 9 + ["Đã mất"]))
               for c in range(50) for _ in range(rng.randint(10, 150))]
-    con = duckdb.connect()
-    con.execute("CREATE TABLE p (residence_commune_code VARCHAR, sex VARCHAR, date_of_birth DATE, "
-                "health_card_valid_to DATE, status VARCHAR)")
-    con.executemany("INSERT INTO p VALUES (?, ?, ?, ?, ?)", people)
-    con.execute(f"COPY p TO '{tmp_path / 'people.parquet'}' (FORMAT parquet)")
-    files = [str(tmp_path / "people.parquet")]
-    tables = [compute_table(population, get_spec("population"), files, ref),
-              compute_table(coverage, get_spec("person_linked"), files, ref)]
+    population, coverage, tables = _linked_people_tables(tmp_path, people, ref)
     hidden = sum(len(t.suppressed) + len(t.row_margins_hidden) + len(t.col_margins_hidden)
                  for t in tables)
     assert hidden > 400
     assert exposed_linked(tables, links_between([population, coverage]))  # each alone leaks
     suppress_group([population, coverage], tables)
-    published = [_parse(table_records(population, tables[0]).to_pylist(),
-                        ["commune_code", "sex", "age_group"], "people"),
-                 _parse(table_records(coverage, tables[1]).to_pylist(),
-                        ["commune_code", "age_group", "health_card"], "people")]
-    link = (0, 1, lambda cell: (cell[0], cell[1][1]), lambda cell: (cell[0], cell[1][0]))
-    ranges = linked_adversary(published, [link])
+    _, ranges = _attack_linked(population, coverage, tables)
     assert len(ranges) > 400
     assert {x: r for x, r in ranges.items() if r[1] - r[0] < 1 - 1e-6} == {}
 
